@@ -295,10 +295,11 @@ def _json_default(value):
 # -- tf.data ---------------------------------------------------------------------------------
 def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: int, start_batch: int = 0,
                  num_workers: int = 0, cache: tuple[np.ndarray, np.ndarray] | None = None,
-                 scaler: OutputScaler | None = None, x_only: bool = False):
+                 scaler: OutputScaler | None = None, x_only: bool = False, latent_targets: bool = False):
     """An endless tf.data.Dataset of (z_normalised, x_model) batches from `start_batch` on.
 
-    `x_only=True` drops z (stage 2 must never see it)."""
+    `x_only=True` drops z (the paper's stage 2 never sees it). `latent_targets=True` yields
+    (x_model, targets [B, G, K]) instead: see `latent_targets` (stage 2's latent term)."""
     import tensorflow as tf
 
     num_latents, x_shape = simulator.num_latents, simulator.output_spec.shape
@@ -331,4 +332,34 @@ def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: in
         dataset = dataset.map(lambda z, x: (z, (x - mean) / std))
     if x_only:
         dataset = dataset.map(lambda z, x: x)
+    elif latent_targets:
+        num_targets = num_equivalent_latents(simulator)
+
+        def with_targets(z, x):
+            targets = tf.numpy_function(lambda u: latent_targets_of(simulator, u), [z], tf.float32, stateful=False)
+            return x, tf.ensure_shape(targets, (batch_size, num_targets, num_latents))
+
+        dataset = dataset.map(with_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def num_equivalent_latents(simulator: Simulator) -> int:
+    """G of `latent_targets_of`: the size of a finite invariance group, else 1."""
+    orbit = simulator.orbit(simulator.sample_latents(np.random.default_rng(0), 1))
+    return 1 if orbit is None else orbit.shape[1]
+
+
+def latent_targets_of(simulator: Simulator, z_normalised: np.ndarray) -> np.ndarray:
+    """Every latent vector that simulates to the same x as each row, normalised, [B, G, K]:
+    the finite invariance orbit when the simulator declares one (polygon: 8 vertex orders),
+    else the canonical form (G = 1; the identity without an invariance). Stage 2's latent
+    term scores the encoder against the nearest of them, so it never has to average
+    equivalent answers."""
+    latents = simulator.latents
+    z = base.denormalize(latents, np.asarray(z_normalised, dtype=np.float64))
+    orbit = simulator.orbit(z)
+    if orbit is None:
+        orbit = simulator.canonicalize(z)[:, None]
+    num_rows, num_targets, k = orbit.shape
+    targets = base.normalize(latents, orbit.reshape(-1, k)).reshape(num_rows, num_targets, k)
+    return targets.astype(np.float32)

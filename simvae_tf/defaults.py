@@ -32,6 +32,9 @@ def base_config() -> ml_collections.ConfigDict:
         config[stage].summaries_every = 5  # loops between image summaries in TensorBoard
     # Weight of KL(q(z|x) || N(0, I)) per example in stage 2; see README ("the prior term").
     config.stage2.kl_weight = 0.0
+    # Weight of the simulated-latent likelihood term in stage 2 (0 = the paper: x only);
+    # see README ("the latent term").
+    config.stage2.latent_weight = 0.0
 
     config.data = ml_collections.ConfigDict()
     config.data.num_workers = 0  # >0: simulate in that many worker processes

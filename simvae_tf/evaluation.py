@@ -87,6 +87,9 @@ def evaluate(experiment) -> dict:
     aligned = _aligned_recovery(sim, z, v, num_bins, discrete, mig_factors)
     if aligned:
         canonical_scores["aligned"] = aligned
+    coverage = _posterior_coverage(sim, mean_u, log_std_u, v_u)
+    if coverage:
+        stage2["posterior_coverage"] = coverage
     m = min(n, MAX_CONSISTENCY_SAMPLES)
     resimulated = data.simulate_checked(sim, z[:m])
     if sim.output_spec.is_image:
@@ -133,6 +136,21 @@ def _aligned_recovery(sim, z: np.ndarray, v: np.ndarray, num_bins: int, discrete
     mig, _ = metrics.mig(mim, mig_factors)
     return {"r2_per_latent": _named(sim.latent_names, metrics.r2_per_latent(v_u, z_aligned)),
             "mim": _matrix(mim), "mig": float(mig)}
+
+
+def _posterior_coverage(sim, mean_u: np.ndarray, log_std_u: np.ndarray, v_u: np.ndarray) -> dict:
+    """How often the truth lies within 1 and 2 posterior stds (normalised coordinates),
+    against the equivalent true latent vector nearest the posterior mean. Skipped for
+    continuous invariances (RLC): there the encoder may answer any point of a curve."""
+    if sim.has_invariance and sim.orbit(base.denormalize(sim.latents, v_u[:1])) is None:
+        return {}
+    targets = data.latent_targets_of(sim, v_u)
+    nearest = np.argmin(((targets - mean_u[:, None]) ** 2).sum(axis=-1), axis=1)
+    truth = targets[np.arange(len(v_u)), nearest]
+    coverage = metrics.posterior_coverage(truth, mean_u, np.exp(log_std_u))
+    return {"within_1_std": _named(sim.latent_names, coverage[1.0]),
+            "within_2_std": _named(sim.latent_names, coverage[2.0]),
+            "calibrated": {"within_1_std": 0.683, "within_2_std": 0.954}}
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:

@@ -125,11 +125,11 @@ class Experiment:
                 data.write_json(path, self._scaler.to_json())
         return self._scaler
 
-    def dataset(self, stream: str, start_batch: int, x_only: bool = False):
+    def dataset(self, stream: str, start_batch: int, x_only: bool = False, latent_targets: bool = False):
         return data.make_dataset(self.simulator, seed=self.config.seed, stream=stream,
                                  batch_size=self.config.batch_size, start_batch=start_batch,
                                  num_workers=self.config.data.num_workers, cache=self.cache(),
-                                 scaler=self.scaler(), x_only=x_only)
+                                 scaler=self.scaler(), x_only=x_only, latent_targets=latent_targets)
 
     def figure_samples(self) -> tuple[np.ndarray, np.ndarray]:
         if self._figure_samples is None:
@@ -192,7 +192,7 @@ class Experiment:
         generator, encoder = self.models
         with self.strategy.scope():
             model = training.InverseModel(encoder, generator, self.kind, self.config.stage2.kl_weight,
-                                          seed=self.config.seed)
+                                          seed=self.config.seed, latent_weight=self.config.stage2.latent_weight)
         return model
 
     def train_stage2(self) -> dict:
@@ -204,9 +204,15 @@ class Experiment:
             model.optimizer.build(encoder.trainable_variables)
         self._print(f"stage 2: fitting the encoder through the frozen generator ({self.config.stage2.steps} steps)")
         return training.run_stage("stage2", model, self.config.stage2, self.path("checkpoints", "stage2"),
-                                  lambda start: self.dataset("stage2", start, x_only=True), self.writer("stage2"),
+                                  lambda start: self.stage2_dataset(start), self.writer("stage2"),
                                   summary_fn=lambda step: self.write_image_summaries("stage2", step),
                                   verbose=self.verbose)
+
+    def stage2_dataset(self, start_batch: int):
+        """x only, as in the paper, unless the latent term needs the simulated latents."""
+        if self.config.stage2.latent_weight > 0:
+            return self.dataset("stage2", start_batch, latent_targets=True)
+        return self.dataset("stage2", start_batch, x_only=True)
 
     def restore_trained(self) -> None:
         generator, encoder = self.models

@@ -13,6 +13,8 @@ gradients correct under multi-replica strategies.
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -26,6 +28,16 @@ def per_example_discrepancy(kind: str, x: tf.Tensor, prediction: tf.Tensor) -> t
     else:
         raise ValueError(f"no discrepancy for output kind {kind!r}")
     return tf.reduce_sum(tf.reshape(elementwise, [tf.shape(elementwise)[0], -1]), axis=1)
+
+
+def nearest_target_gaussian_nll(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
+    """-log N(t; mean, diag(exp(log_std))^2) for the most likely of each example's G
+    equivalent targets t: targets [B, G, K], mean and log_std [B, K] -> [B]. The minimum
+    lets the encoder settle on any one of equivalent answers instead of their average."""
+    targets = tf.cast(targets, mean.dtype)
+    standardised = (targets - mean[:, None, :]) * tf.exp(-log_std)[:, None, :]
+    nll = tf.reduce_sum(0.5 * tf.square(standardised) + log_std[:, None, :] + 0.5 * math.log(2.0 * math.pi), axis=-1)
+    return tf.reduce_min(nll, axis=1)
 
 
 def prediction_to_output(kind: str, prediction: tf.Tensor) -> tf.Tensor:

@@ -316,6 +316,20 @@ def r2_per_latent(z_true: np.ndarray, z_pred: np.ndarray) -> np.ndarray:
     return np.where(constant, np.nan, 1.0 - residual / np.where(constant, 1.0, total))
 
 
+def posterior_coverage(z_true: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                       widths: Sequence[float] = (1.0, 2.0)) -> dict[float, np.ndarray]:
+    """Calibration of a Gaussian posterior: per latent, the fraction of samples whose true
+    value lies within mean +- width * std. A calibrated posterior covers 0.683 at width 1
+    and 0.954 at width 2; less is overconfident, more underconfident. {width: [K]}."""
+    truth, centre, spread = _as_matrix("z_true", z_true), _as_matrix("mean", mean), _as_matrix("std", std)
+    if not truth.shape == centre.shape == spread.shape:
+        raise ValueError(f"z_true {truth.shape}, mean {centre.shape} and std {spread.shape} must have the same shape")
+    if np.any(spread <= 0):
+        raise ValueError("std must be positive (pass exp(log_std))")
+    standardised = np.abs(truth - centre) / spread
+    return {float(w): np.mean(standardised <= w, axis=0) for w in widths}
+
+
 def fit_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least-squares line y = slope * x + intercept; returns (slope, intercept, r2).
 

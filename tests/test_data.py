@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from simvae_tf import data
+from simvae_tf.simulators import base
 from simvae_tf.simulators.box import BoxSimulator
 from test_contract import Pulse
 
@@ -64,6 +65,24 @@ def test_worker_processes_produce_the_same_stream_as_in_process():
 def test_x_only_stream_has_no_latents():
     batch = next(iter(data.make_dataset(BoxSimulator(), seed=0, stream="stage2", batch_size=2, x_only=True)))
     assert tuple(batch.shape) == (2, 64, 64, 3)
+
+
+def test_latent_target_stream_pairs_x_with_every_equivalent_latent_vector():
+    from simvae_tf.simulators.polygon import PolygonSimulator
+
+    sim = PolygonSimulator()
+    plain = next(iter(data.make_dataset(sim, seed=0, stream="stage2", batch_size=3)))
+    x, targets = next(iter(data.make_dataset(sim, seed=0, stream="stage2", batch_size=3, latent_targets=True)))
+    np.testing.assert_array_equal(x, plain[1])
+    assert tuple(targets.shape) == (3, 8, 8)
+    np.testing.assert_allclose(targets[:, 0], plain[0], atol=1e-6)  # the orbit starts with z itself
+    for row in range(3):  # every target draws the same image
+        z = base.denormalize(sim.latents, np.asarray(targets[row]))
+        np.testing.assert_array_equal(sim.simulate(z), np.repeat(np.asarray(x[row:row + 1]), 8, axis=0))
+    box_z, _ = data.simulate_batch(BoxSimulator(), 0, "stage2", 0, 3)
+    box_targets = data.latent_targets_of(BoxSimulator(), box_z)
+    assert box_targets.shape == (3, 1, 4)
+    np.testing.assert_allclose(box_targets[:, 0], box_z, atol=1e-6)  # no invariance: z itself
 
 
 def test_materialised_cache_is_written_once_and_reloaded(tmp_path):

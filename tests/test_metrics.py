@@ -221,6 +221,18 @@ def test_r2_per_latent_matches_sklearn_and_flags_constant_columns():
     assert np.isnan(r2[1]) and np.isfinite(r2[[0, 2]]).all()
 
 
+def test_posterior_coverage_calibrated_over_and_underconfident(rng):
+    truth = rng.uniform(-1, 1, (20000, 2))
+    mean = truth + rng.normal(0, 0.1, truth.shape)  # errors of std 0.1
+    for std, low, high in ((0.1, 0.66, 0.70), (0.02, 0.14, 0.18), (1.0, 0.99, 1.0)):
+        coverage = metrics.posterior_coverage(truth, mean, np.full_like(truth, std))
+        assert np.all((low <= coverage[1.0]) & (coverage[1.0] <= high)), (std, coverage[1.0])
+    calibrated = metrics.posterior_coverage(truth, mean, np.full_like(truth, 0.1))
+    np.testing.assert_allclose(calibrated[2.0], 0.954, atol=0.01)
+    with pytest.raises(ValueError, match="std must be positive"):
+        metrics.posterior_coverage(truth, mean, np.zeros_like(truth))
+
+
 def test_fit_slope_exact_line_and_agreement_with_scipy():
     x = np.linspace(0.0, 10.0, 50)
     slope, intercept, r2 = metrics.fit_slope(x, 2.0 * x + 1.0)

@@ -64,13 +64,14 @@ def _stage1_step(strategy):
     return [np.asarray(v) for v in generator.trainable_variables]
 
 
-def _stage2_step(strategy):
+def _stage2_step(strategy, latent_weight=0.0):
     generator, encoder = _models(strategy)
-    _, x = _batch()
+    z, x = _batch()
     with strategy.scope():
-        model = ZeroNoiseInverse(encoder, generator, "image", kl_weight=0.1)
+        model = ZeroNoiseInverse(encoder, generator, "image", kl_weight=0.1, latent_weight=latent_weight)
         model.compile(optimizer=keras.optimizers.SGD(0.1))
-    model.fit(tf.data.Dataset.from_tensors(x), epochs=1, verbose=0)
+    batch = (x, z[:, None, :]) if latent_weight > 0 else x
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
     return [np.asarray(v) for v in encoder.trainable_variables], [np.asarray(v) for v in generator.weights]
 
 
@@ -85,6 +86,37 @@ def test_stage2_update_is_the_same_with_one_or_two_replicas_and_generator_stays_
     initial_generator, _ = _models(tf.distribute.get_strategy())
     for before, after in zip(initial_generator.weights, gen_one):
         np.testing.assert_array_equal(np.asarray(before), after)
+
+
+def test_stage2_latent_term_update_is_the_same_with_one_or_two_replicas():
+    (enc_one, _), (enc_two, _) = (_stage2_step(tf.distribute.get_strategy(), latent_weight=1.0),
+                                  _stage2_step(_two_replica_strategy(), latent_weight=1.0))
+    _assert_same_update(_initial_weights(1), enc_one, enc_two)
+    (enc_without, _) = _stage2_step(tf.distribute.get_strategy())
+    assert not np.allclose(enc_one[-1], enc_without[-1]), "the latent term must change the update"
+
+
+def test_latent_nll_scores_the_nearest_equivalent_target():
+    mean = tf.constant([[0.1, -0.2]])
+    log_std = tf.constant([[np.log(0.5), np.log(2.0)]], dtype=tf.float32)
+    near, far = [0.2, 0.0], [-0.9, 0.8]
+    expected = (0.5 * (0.1 / 0.5) ** 2 + 0.5 * (0.2 / 2.0) ** 2 + np.log(0.5) + np.log(2.0)
+                + np.log(2 * np.pi))
+    for targets in ([[far, near]], [[near, far]], [[near]]):
+        nll = losses.nearest_target_gaussian_nll(tf.constant(targets), mean, log_std)
+        assert nll.shape == (1,) and float(nll[0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_stage2_latent_term_is_logged_and_added_to_the_loss():
+    generator, encoder = _models(tf.distribute.get_strategy())
+    z, x = _batch()
+    model = ZeroNoiseInverse(encoder, generator, "image", latent_weight=2.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs = model.evaluate(tf.data.Dataset.from_tensors((x, z[:, None, :])), verbose=0, return_dict=True)
+    mean, log_std = training.split_posterior(encoder(x))
+    expected_nll = losses.nearest_target_gaussian_nll(z[:, None, :], mean, log_std).numpy().mean()
+    assert logs["latent_nll"] == pytest.approx(expected_nll, rel=1e-5)
+    assert logs["loss"] == pytest.approx(logs["reconstruction"] + 2.0 * expected_nll, rel=1e-5)
 
 
 def test_stage2_loss_is_the_mean_per_example_discrepancy():
