@@ -594,7 +594,9 @@ def _channel_columns(path: str, header: list[str], model: Model, axis_index: int
 
 
 def format_quantity(value: float, unit: str) -> str:
-    """12000, 'Hz' -> '12 kHz'."""
+    """12000, 'Hz' -> '12 kHz'; 0 -> '0 Hz'."""
+    if value == 0:
+        return f"0 {unit}"
     for scale, prefix in SI_PREFIXES:
         if abs(value) >= scale or scale == SI_PREFIXES[-1][0]:
             return f"{value / scale:.4g} {prefix}{unit}"

@@ -443,3 +443,9 @@ def test_command_line_prints_the_table_and_follows_the_error_policy(tmp_path, bo
     assert not (tmp_path / "sweep_inverted").exists() and _leftovers(tmp_path) == []
     missing = run_cli(["--input=x.png"], module="simvae_tf.invert", timeout=60)
     assert missing.returncode == 2 and "error: --model is required" in missing.stderr
+
+
+@pytest.mark.parametrize("value, unit, expected", [
+    (12000.0, "Hz", "12 kHz"), (0.0, "Hz", "0 Hz"), (4.7e-7, "F", "470 nF"), (-0.002, "V", "-2 mV")])
+def test_format_quantity_uses_si_prefixes(value, unit, expected):
+    assert invert.format_quantity(value, unit) == expected
