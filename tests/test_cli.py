@@ -44,6 +44,20 @@ def test_metrics_hold_losses_and_latent_recovery(box_run):
     assert metrics["eval_samples"] == 64 and metrics["data_source"] == "simulator"
 
 
+def test_latent_term_run_logs_its_loss_and_scores_calibration(tmp_path):
+    """The whole loop with stage2.latent_weight > 0 on the polygon: stage 2 reads (x, the 8
+    equivalent latent vectors), logs the term, and metrics.json holds the coverage."""
+    workdir = str(tmp_path / "polygon")
+    result = run_cli(["--sim=polygon", f"--workdir={workdir}", *tiny_flags(**{"stage2.latent_weight": 1.0})])
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_json(os.path.join(workdir, "metrics.json"))
+    assert np.isfinite(metrics["training"]["stage2"]["latent_nll"])
+    coverage = metrics["stage2"]["posterior_coverage"]
+    assert set(coverage["within_1_std"]) == {f"{a}{i}" for i in range(1, 5) for a in "xy"}
+    assert all(0 <= c <= 1 for c in coverage["within_2_std"].values())
+    assert all(coverage["within_1_std"][k] <= coverage["within_2_std"][k] for k in coverage["within_1_std"])
+
+
 def test_tensorboard_has_losses_images_and_config(box_run):
     import tensorflow as tf
 
