@@ -299,7 +299,7 @@ def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: in
     """An endless tf.data.Dataset of (z_normalised, x_model) batches from `start_batch` on.
 
     `x_only=True` drops z (the paper's stage 2 never sees it). `latent_targets=True` yields
-    (x_model, targets [B, G, K]) instead: see `latent_targets` (stage 2's latent term)."""
+    (x_model, targets [B, G, K]) instead: see `latent_targets_of` (stage 2's latent term)."""
     import tensorflow as tf
 
     num_latents, x_shape = simulator.num_latents, simulator.output_spec.shape

@@ -202,7 +202,10 @@ class Experiment:
         with self.strategy.scope():
             model.compile(optimizer=self._optimizer(self.config.stage2))
             model.optimizer.build(encoder.trainable_variables)
-        self._print(f"stage 2: fitting the encoder through the frozen generator ({self.config.stage2.steps} steps)")
+        latent_term = (f" + the simulated-latent term (weight {self.config.stage2.latent_weight:g})"
+                       if self.config.stage2.latent_weight > 0 else "")
+        self._print(f"stage 2: fitting the encoder through the frozen generator{latent_term} "
+                    f"({self.config.stage2.steps} steps)")
         return training.run_stage("stage2", model, self.config.stage2, self.path("checkpoints", "stage2"),
                                   lambda start: self.stage2_dataset(start), self.writer("stage2"),
                                   summary_fn=lambda step: self.write_image_summaries("stage2", step),
