@@ -76,6 +76,9 @@ SIGNAL_SUFFIXES = (".csv",)
 ARRAY_SUFFIXES = (".npy",)
 FRAMINGS = ("ink", "full")
 DEFAULT_MARGIN = 0.1
+# Pictures are box-filtered on reading to at most this many pixels on their longest side:
+# a 12 MP photo as float RGBA would take ~380 MB, and the models see 64x64.
+MAX_READ_SIDE = 2048
 # Below this background-to-ink difference (in [0, 1] grey levels) an image holds no drawing.
 MIN_CONTRAST = 0.1
 # Width of the frame, as a fraction of the shorter side, whose pixels decide the background.
@@ -267,6 +270,12 @@ def read_image(path: str) -> np.ndarray:
             image = ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UsageError(f"cannot read image {path} ({type(e).__name__}: {e}); pass a PNG or JPEG file") from None
+    if max(image.size) > MAX_READ_SIDE:
+        if image.mode.startswith("I;16"):
+            image = image.convert("I")
+        elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):  # modes Image.reduce does not take
+            image = image.convert("RGBA")
+        image = image.reduce(math.ceil(max(image.size) / MAX_READ_SIDE))
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit grey: scale its own range to [0, 1]
         grey = np.asarray(image, dtype=np.float64)
         span = grey.max() - grey.min()

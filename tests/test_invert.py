@@ -449,3 +449,17 @@ def test_command_line_prints_the_table_and_follows_the_error_policy(tmp_path, bo
     (12000.0, "Hz", "12 kHz"), (0.0, "Hz", "0 Hz"), (4.7e-7, "F", "470 nF"), (-0.002, "V", "-2 mV")])
 def test_format_quantity_uses_si_prefixes(value, unit, expected):
     assert invert.format_quantity(value, unit) == expected
+
+
+@pytest.mark.parametrize("mode", ["RGB", "P", "I;16"])
+def test_large_pictures_are_reduced_on_reading_and_keep_thin_strokes(tmp_path, mode):
+    picture = Image.new("L", (6000, 1200), 255)
+    ImageDraw.Draw(picture).line([(0, 600), (5999, 600)], fill=0, width=3)
+    picture = picture.convert("RGB").convert(mode) if mode != "I;16" else Image.fromarray(
+        (np.asarray(picture, dtype=np.uint16) * 257))
+    path = str(tmp_path / f"big_{mode.replace(';', '')}.png")
+    picture.save(path)
+    rgb = invert.read_image(path)
+    assert max(rgb.shape[:2]) <= invert.MAX_READ_SIDE and rgb.shape[2] == 3
+    assert rgb.shape[1] / rgb.shape[0] == pytest.approx(5.0, rel=0.01)
+    assert rgb[:, rgb.shape[1] // 2].min() < 0.5 and rgb[0].min() > 0.9  # the line is there, the rest white
