@@ -357,9 +357,16 @@ def latent_targets_of(simulator: Simulator, z_normalised: np.ndarray) -> np.ndar
     equivalent answers."""
     latents = simulator.latents
     z = base.denormalize(latents, np.asarray(z_normalised, dtype=np.float64))
+    targets = normalized_orbit(simulator, z)
+    if targets is None:
+        targets = base.normalize(latents, simulator.canonicalize(z))[:, None]
+    return targets.astype(np.float32)
+
+
+def normalized_orbit(simulator: Simulator, z: np.ndarray) -> np.ndarray | None:
+    """`simulator.orbit` of physical latents z [n, K], in the networks' normalised
+    coordinates [n, G, K]; None without a finite invariance group."""
     orbit = simulator.orbit(z)
     if orbit is None:
-        orbit = simulator.canonicalize(z)[:, None]
-    num_rows, num_targets, k = orbit.shape
-    targets = base.normalize(latents, orbit.reshape(-1, k)).reshape(num_rows, num_targets, k)
-    return targets.astype(np.float32)
+        return None
+    return base.normalize(simulator.latents, orbit.reshape(-1, orbit.shape[-1])).reshape(orbit.shape)

@@ -124,12 +124,10 @@ def _aligned_recovery(sim, z: np.ndarray, v: np.ndarray, num_bins: int, discrete
     element of its orbit nearest the truth (normalised coordinates), then R^2 and MIG.
     Lexicographic canonical forms jump when two points swap rank under tiny errors; the
     nearest equivalent answer does not, so this scores the encoder's precision."""
-    orbit = sim.orbit(z)
-    if orbit is None:
+    orbit_u = data.normalized_orbit(sim, z)
+    if orbit_u is None:
         return {}
-    latents = sim.latents
-    v_u = base.normalize(latents, v)
-    orbit_u = base.normalize(latents, orbit.reshape(-1, orbit.shape[-1])).reshape(orbit.shape)
+    v_u = base.normalize(sim.latents, v)
     nearest = np.argmin(((orbit_u - v_u[:, None]) ** 2).sum(axis=-1), axis=1)
     z_aligned = orbit_u[np.arange(len(z)), nearest]
     mim = metrics.mutual_information_matrix(z_aligned, v_u, num_bins, discrete_v=discrete)
