@@ -220,11 +220,8 @@ class Experiment:
     def restore_trained(self) -> None:
         generator, encoder = self.models
         training.restore_weights(generator, self.path("checkpoints", "stage1"), "stage-1 generator")
-        stage2_dir = self.path("checkpoints", "stage2")
-        latest = tf.train.latest_checkpoint(stage2_dir)
-        if latest is None:
-            raise FileNotFoundError(f"no stage-2 encoder checkpoint in {stage2_dir}; run --mode=train first")
-        tf.train.Checkpoint(model=tf.train.Checkpoint(encoder=encoder)).restore(latest).expect_partial()
+        training.restore_weights(encoder, self.path("checkpoints", "stage2"), "stage-2 encoder",
+                                 path=("model", "encoder"))
 
     def is_complete(self) -> bool:
         """Both stages trained, evaluated and exported."""

@@ -274,9 +274,21 @@ def stage_is_complete(stage_config, checkpoint_dir: str) -> bool:
     return latest is not None and int(latest.rsplit("-", 1)[-1]) >= per_loop * num_loops
 
 
-def restore_weights(model: keras.Model, checkpoint_dir: str, what: str) -> None:
-    """Loads a stage's final model weights (no optimizer) for evaluation/export/stage 2."""
+def restore_weights(model: keras.Model, checkpoint_dir: str, what: str, path: tuple[str, ...] = ("model",)) -> None:
+    """Loads a stage's final weights of `model` (no optimizer) for evaluation/export/stage 2.
+
+    `path` names where the model sits in the stage's checkpoint (stage 2 saves the encoder
+    as model.encoder). The optimizer's slots are left unread on purpose, but every variable
+    of `model` must be found: a mismatch fails here rather than evaluating random weights."""
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest is None:
         raise FileNotFoundError(f"no {what} checkpoint in {checkpoint_dir}; run --mode=train first")
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    root = model
+    for name in reversed(path):
+        root = tf.train.Checkpoint(**{name: root})
+    status = root.restore(latest).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ConfigError(f"{what} checkpoint {latest} does not fit the model ({str(e).splitlines()[0]}); "
+                         "was the workdir trained with another config?") from None

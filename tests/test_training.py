@@ -192,3 +192,19 @@ def test_multiworker_without_tf_config_is_refused(monkeypatch):
         training.make_strategy("multiworker")
     with pytest.raises(training.ConfigError, match="unknown; use one of"):
         training.make_strategy("tpu")
+
+
+def test_restore_weights_refuses_a_checkpoint_missing_model_variables(tmp_path):
+    def mlp(depth):
+        model = keras.Sequential([keras.Input((3,))] + [keras.layers.Dense(2) for _ in range(depth)])
+        return model
+
+    saved = mlp(1)
+    tf.train.Checkpoint(model=saved).save(str(tmp_path / "ckpt"))
+    same = mlp(1)
+    training.restore_weights(same, str(tmp_path), "test")
+    np.testing.assert_array_equal(same.layers[0].kernel.numpy(), saved.layers[0].kernel.numpy())
+    with pytest.raises(training.ConfigError, match="test checkpoint .* does not fit the model"):
+        training.restore_weights(mlp(2), str(tmp_path), "test")
+    with pytest.raises(FileNotFoundError, match="no test checkpoint"):
+        training.restore_weights(mlp(1), str(tmp_path / "empty"), "test")
