@@ -54,7 +54,13 @@ def run(argv) -> None:
     job = experiment.Experiment(FLAGS.sim, config, workdir, strategy, verbose=1 if sys.stdout.isatty() else 2)
     print(f"simvae_tf: sim={FLAGS.sim} mode={FLAGS.mode} workdir={job.workdir} "
           f"replicas={strategy.num_replicas_in_sync} data={getattr(job.simulator, 'source', 'simulator')}", flush=True)
+    if FLAGS.mode in ("evaluate", "export") and not os.path.exists(job.path("config.json")):
+        raise cli.UsageError(f"--mode={FLAGS.mode} needs a trained run, but --workdir={job.workdir} holds none; "
+                             "run --mode=all (or --mode=train) there first")
     job.prepare_workdir()
+    if FLAGS.mode in ("evaluate", "export") and not job.is_trained():
+        raise cli.UsageError(f"--mode={FLAGS.mode} needs a trained run, but training in {job.workdir} is not "
+                             "complete; finish it with --mode=train (it resumes)")
     keras.utils.set_random_seed(config.seed)
     started = time.time()
     if FLAGS.mode == "all" and job.is_complete():

@@ -37,6 +37,8 @@ CASES = [
     (["--sim=rlc"], "NGSPICE_LIBRARY_PATH=/nonexistent/libngspice.so does not exist"),
     (["--sim=dsprites", "--config.simulator.source=official", "--config.simulator.data_path=/nonexistent/dsprites.hdf5"],
      "/nonexistent/dsprites.hdf5"),
+    (["--sim=box", "--mode=evaluate"], "--mode=evaluate needs a trained run, but --workdir="),
+    (["--sim=box", "--mode=export"], "--mode=export needs a trained run, but --workdir="),
 ]
 
 
@@ -67,6 +69,23 @@ def test_workdir_that_is_a_file_or_under_a_file(tmp_path):
     for workdir, message in ((a_file, "is a file; pass a directory"), (a_file + "/sub", "is not writable")):
         result = run_cli(["--sim=box", f"--workdir={workdir}", *tiny_flags()])
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_or_export_of_an_unfinished_training_is_refused(tmp_path):
+    """A run killed before stage 2 finished: --mode=evaluate/export say so in one line."""
+    import shutil
+
+    workdir = tmp_path / "run"
+    flags = [f"--workdir={workdir}", *tiny_flags()]
+    assert run_cli(["--sim=box", "--mode=train", *flags]).returncode == 0
+    shutil.rmtree(workdir / "checkpoints" / "stage2")
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    for mode in ("evaluate", "export"):
+        result = run_cli(["--sim=box", f"--mode={mode}", *flags])
+        assert result.returncode == 2, result.stderr[-2000:]
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "training in" in lines[0] and "is not complete" in lines[0], lines
+    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before
 
 
 def test_verbose_shows_the_traceback(tmp_path):
