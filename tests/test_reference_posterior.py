@@ -1,0 +1,47 @@
+"""The exact-match posterior sampler of benchmarks/reference_posterior.py, on a simulator
+whose posterior is known in closed form."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from simvae_tf.simulators import base
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import reference_posterior  # noqa: E402
+
+EDGES = np.linspace(-1.0, 1.0, 9)  # each latent is seen only through the 8 cells it falls in
+
+
+class Thermometer:
+    """Two latents in [-1, 1], each shown as 7 threshold pixels: p(z | x) is uniform on the
+    product of the two cells (width 0.25) that hold the true values."""
+
+    latents = (base.Latent("a", -1.0, 1.0), base.Latent("b", -1.0, 1.0))
+
+    def simulate(self, z):
+        return (np.asarray(z)[:, :, None] > EDGES[None, None, 1:-1]).reshape(len(z), -1).astype(np.float32)
+
+
+def test_chains_sample_the_uniform_posterior_on_the_true_cell():
+    rng = np.random.default_rng(0)
+    u_true = rng.uniform(-1.0, 1.0, size=(6, 2))
+    samples = reference_posterior.sample_posteriors(Thermometer(), u_true, steps=3000, rng=rng,
+                                                    progress=lambda message: None)
+    cell = np.clip(np.searchsorted(EDGES, u_true) - 1, 0, 7)
+    low, high = EDGES[cell], EDGES[cell + 1]
+    assert np.all((samples >= low[:, None]) & (samples <= high[:, None]))  # never leaves the set
+    np.testing.assert_allclose(samples.mean(axis=1), (low + high) / 2, atol=0.02)
+    np.testing.assert_allclose(samples.std(axis=1), 0.25 / np.sqrt(12.0), rtol=0.15)
+
+
+def test_continuous_outputs_and_custom_priors_are_refused():
+    from simvae_tf import invert, simulators
+
+    with pytest.raises(invert.UsageError, match="needs binary images"):
+        reference_posterior.check_supported(simulators.make("rlc", {"backend": "closed_form"}))
+    with pytest.raises(invert.UsageError, match="draws its latents with its own sample_latents"):
+        reference_posterior.check_supported(simulators.make("dsprites", {"source": "procedural"}))
+    reference_posterior.check_supported(simulators.make("fourier", {}))
