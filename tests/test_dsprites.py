@@ -247,6 +247,42 @@ def test_orientation_turns_sprites_counter_clockwise_and_respects_symmetry():
     assert len({h.tobytes() for h in hearts}) == 39
 
 
+def test_orbit_turns_squares_by_quarters_ellipses_by_halves_and_leaves_hearts():
+    sim = DSpritesSimulator(source="procedural")
+    z = sim.sample_latents(np.random.default_rng(3), 600)
+    orbit = sim.orbit(z)
+    assert orbit.shape == (600, 4, 5)
+    np.testing.assert_array_equal(orbit[:, 0], z)  # identity first
+    np.testing.assert_array_equal(orbit[:, :, [0, 1, 3, 4]], np.repeat(z[:, None, [0, 1, 3, 4]], 4, axis=1))
+    turned = np.remainder(orbit[:, :, 2] - z[:, None, 2], 2 * math.pi)
+    expected = {1: [0, 0.5, 1, 1.5], 2: [0, 1, 0, 1], 3: [0, 0, 0, 0]}  # in units of pi
+    for shape, turns in expected.items():
+        rows = z[:, 0] == shape
+        np.testing.assert_allclose(np.minimum(turned[rows], 2 * math.pi - turned[rows]) % (2 * math.pi),
+                                   np.minimum(np.array(turns) * math.pi, 2 * math.pi - np.array(turns) * math.pi)
+                                   [None].repeat(rows.sum(), 0), atol=1e-9)
+    assert np.all((orbit[:, :, 2] >= 0) & (orbit[:, :, 2] <= 2 * math.pi))
+    # Equivalent up to the grid's half step: an equivalent turn keeps the image, an eighth turn does not.
+    x = sim.simulate(z)
+    for k in range(1, 4):
+        assert np.mean(sim.simulate(orbit[:, k]) != x) < 0.08 * np.mean(x)  # measured: 3% of the ink
+    eighth = z.copy()
+    eighth[:, 2] = np.remainder(z[:, 2] + math.pi / 4, 2 * math.pi)
+    assert np.mean(sim.simulate(eighth) != x) > 0.25 * np.mean(x)  # measured: 40%
+
+
+def test_canonical_orientation_is_one_value_per_orbit():
+    sim = DSpritesSimulator(source="procedural")
+    z = sim.sample_latents(np.random.default_rng(4), 300)
+    canonical = sim.canonicalize(z)
+    order = np.array([4, 2, 1])[z[:, 0].astype(int) - 1]
+    assert np.all(canonical[:, 2] < 2 * math.pi / order + 1e-12)
+    for k in range(4):
+        np.testing.assert_allclose(sim.canonicalize(sim.orbit(z)[:, k]), canonical, atol=1e-9)
+    v_bar = sim.apply_random_invariance(z, np.random.default_rng(0))
+    np.testing.assert_allclose(sim.canonicalize(v_bar), canonical, atol=1e-9)
+
+
 # -- the official file --------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["hdf5", "npz"])
 def test_official_file_images_are_served_by_grid_point(tmp_path, kind, network_calls):
