@@ -293,14 +293,21 @@ def _json_default(value):
 
 
 # -- tf.data ---------------------------------------------------------------------------------
+# What a dataset yields per batch: (z_normalised, x_model) for stage 1; x_model alone for
+# the paper's stage 2, which never sees z; (x_model, targets [B, G, K]) for stage 2 with the
+# latent term (see `latent_targets_of`).
+ELEMENTS = ("z_and_x", "x", "x_and_targets")
+
+
 def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: int, start_batch: int = 0,
                  num_workers: int = 0, cache: tuple[np.ndarray, np.ndarray] | None = None,
-                 scaler: OutputScaler | None = None, x_only: bool = False, latent_targets: bool = False):
-    """An endless tf.data.Dataset of (z_normalised, x_model) batches from `start_batch` on.
-
-    `x_only=True` drops z (the paper's stage 2 never sees it). `latent_targets=True` yields
-    (x_model, targets [B, G, K]) instead: see `latent_targets_of` (stage 2's latent term)."""
+                 scaler: OutputScaler | None = None, element: str = "z_and_x"):
+    """An endless tf.data.Dataset of batches from `start_batch` on; `element` (one of
+    ELEMENTS) picks what each batch holds."""
     import tensorflow as tf
+
+    if element not in ELEMENTS:
+        raise ValueError(f"element={element!r} unknown; use one of {ELEMENTS}")
 
     num_latents, x_shape = simulator.num_latents, simulator.output_spec.shape
     if cache is not None:
@@ -330,9 +337,9 @@ def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: in
     if scaler is not None and not simulator.output_spec.is_image:
         mean, std = tf.constant(scaler.mean), tf.constant(scaler.std)
         dataset = dataset.map(lambda z, x: (z, (x - mean) / std))
-    if x_only:
+    if element == "x":
         dataset = dataset.map(lambda z, x: x)
-    elif latent_targets:
+    elif element == "x_and_targets":
         num_targets = num_equivalent_latents(simulator)
 
         def with_targets(z, x):

@@ -125,11 +125,11 @@ class Experiment:
                 data.write_json(path, self._scaler.to_json())
         return self._scaler
 
-    def dataset(self, stream: str, start_batch: int, x_only: bool = False, latent_targets: bool = False):
+    def dataset(self, stream: str, start_batch: int, element: str = "z_and_x"):
         return data.make_dataset(self.simulator, seed=self.config.seed, stream=stream,
                                  batch_size=self.config.batch_size, start_batch=start_batch,
                                  num_workers=self.config.data.num_workers, cache=self.cache(),
-                                 scaler=self.scaler(), x_only=x_only, latent_targets=latent_targets)
+                                 scaler=self.scaler(), element=element)
 
     def figure_samples(self) -> tuple[np.ndarray, np.ndarray]:
         if self._figure_samples is None:
@@ -214,8 +214,8 @@ class Experiment:
     def stage2_dataset(self, start_batch: int):
         """x only, as in the paper, unless the latent term needs the simulated latents."""
         if self.config.stage2.latent_weight > 0:
-            return self.dataset("stage2", start_batch, latent_targets=True)
-        return self.dataset("stage2", start_batch, x_only=True)
+            return self.dataset("stage2", start_batch, element="x_and_targets")
+        return self.dataset("stage2", start_batch, element="x")
 
     def restore_trained(self) -> None:
         generator, encoder = self.models

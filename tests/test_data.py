@@ -63,8 +63,10 @@ def test_worker_processes_produce_the_same_stream_as_in_process():
 
 
 def test_x_only_stream_has_no_latents():
-    batch = next(iter(data.make_dataset(BoxSimulator(), seed=0, stream="stage2", batch_size=2, x_only=True)))
+    batch = next(iter(data.make_dataset(BoxSimulator(), seed=0, stream="stage2", batch_size=2, element="x")))
     assert tuple(batch.shape) == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="element='z' unknown; use one of"):
+        data.make_dataset(BoxSimulator(), seed=0, stream="stage2", batch_size=2, element="z")
 
 
 def test_latent_target_stream_pairs_x_with_every_equivalent_latent_vector():
@@ -72,7 +74,7 @@ def test_latent_target_stream_pairs_x_with_every_equivalent_latent_vector():
 
     sim = PolygonSimulator()
     plain = next(iter(data.make_dataset(sim, seed=0, stream="stage2", batch_size=3)))
-    x, targets = next(iter(data.make_dataset(sim, seed=0, stream="stage2", batch_size=3, latent_targets=True)))
+    x, targets = next(iter(data.make_dataset(sim, seed=0, stream="stage2", batch_size=3, element="x_and_targets")))
     np.testing.assert_array_equal(x, plain[1])
     assert tuple(targets.shape) == (3, 8, 8)
     np.testing.assert_allclose(targets[:, 0], plain[0], atol=1e-6)  # the orbit starts with z itself
