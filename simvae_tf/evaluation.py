@@ -27,7 +27,9 @@ def _matrix(m: np.ndarray) -> list:
     return [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in np.asarray(m)]
 
 
-def evaluate(experiment) -> dict:
+def evaluate(experiment) -> tuple[dict, dict[str, Figure]]:
+    """The metrics (metrics.json) and the figures drawn from the same samples: fig. 4 (MIM
+    heat maps, model vs ground truth) and, for derived quantities, the fig. 3-right scatter."""
     sim, config = experiment.simulator, experiment.config
     names, latents = sim.latent_names, sim.latents
     num_bins, n = config.eval.num_bins, config.eval.num_samples
@@ -66,6 +68,7 @@ def evaluate(experiment) -> dict:
 
     identity = metrics.ground_truth(v_u, None, num_bins=num_bins, discrete=discrete, factors=mig_factors)
     ground_truth = {"definition": "MIM(V, V)", "mim": _matrix(identity["mim"]), "mig": float(identity["mig"])}
+    truth_mim = identity["mim"]
     if sim.has_invariance:
         rng = np.random.default_rng([config.seed, 1])
 
@@ -76,6 +79,7 @@ def evaluate(experiment) -> dict:
         ground_truth = {"definition": "MIM(V, V-bar), V-bar = V under a random invariance element",
                         "mim": _matrix(invariant["mim"]), "mig": float(invariant["mig"]),
                         "mim_identity": ground_truth["mim"], "mig_identity": ground_truth["mig"]}
+        truth_mim = invariant["mim"]
 
     # Beyond the paper: (a) recovery in canonical form, (b) consistency in observable space.
     def canonical(zs):
@@ -113,10 +117,13 @@ def evaluate(experiment) -> dict:
         "canonical": canonical_scores,
         "observable_consistency": consistency,
     }
-    derived = _derived_quantities(sim, v, z)
+    figures = {"fig4_mim": mim_figure(mim, truth_mim, names, ground_truth["definition"])}
+    derived, points = _derived_quantities(sim, v, z)
     if derived:
         results["derived"] = derived
-    return results
+    if points:
+        figures["fig3_derived"] = derived_figure(points, derived)
+    return results, figures
 
 
 def _aligned_recovery(sim, z: np.ndarray, v: np.ndarray, num_bins: int, discrete, mig_factors) -> dict:
@@ -155,36 +162,23 @@ def _channels_last(x: np.ndarray) -> np.ndarray:
     return x if x.ndim >= 3 else x[..., None]
 
 
-def _derived_quantities(sim, v: np.ndarray, z: np.ndarray) -> dict:
+def _derived_quantities(sim, v: np.ndarray, z: np.ndarray) -> tuple[dict, dict]:
     """Invariant quantities (RLC f0, Q) from Z vs from V: slope, intercept, R^2 of a line
-    fit, over the simulator's validity region when it declares one (paper fig. 3 right)."""
+    fit, over the simulator's validity region when it declares one (paper fig. 3 right);
+    and the (V, Z) points of each, up to 2,000, for the scatter plot ({} without a fit)."""
     from_v, from_z = sim.derived_quantities(v), sim.derived_quantities(z)
     if not from_v:
-        return {}
+        return {}, {}
     mask = sim.validity_mask(v) if hasattr(sim, "validity_mask") else np.ones(len(v), bool)
-    out = {"samples_in_validity_region": int(mask.sum())}
+    fits = {"samples_in_validity_region": int(mask.sum())}
     if mask.sum() < 3:  # too few points for a line (a tiny eval.num_samples)
-        return out
+        return fits, {}
+    points = {}
     for name in from_v:
         slope, intercept, r2 = metrics.fit_slope(from_v[name][mask], from_z[name][mask])
-        out[name] = {"slope": slope, "intercept": intercept, "r2": r2}
-    out["_points"] = {name: {"v": from_v[name][mask][:2000].tolist(), "z": from_z[name][mask][:2000].tolist()}
-                      for name in from_v}
-    return out
-
-
-def extra_figures(experiment, results: dict) -> dict[str, Figure]:
-    """Fig. 4 (MIM heat maps, model vs ground truth) and, for derived quantities, the
-    fig. 3-right scatter; the points are dropped from the metrics afterwards."""
-    names = experiment.simulator.latent_names
-    out = {"fig4_mim": mim_figure(np.array(results["stage2"]["mim"], dtype=float),
-                                  np.array(results["ground_truth"]["mim"], dtype=float), names,
-                                  results["ground_truth"]["definition"])}
-    derived = results.get("derived")
-    if derived and "_points" in derived:
-        points = derived.pop("_points")
-        out["fig3_derived"] = derived_figure(points, derived)
-    return out
+        fits[name] = {"slope": slope, "intercept": intercept, "r2": r2}
+        points[name] = (from_v[name][mask][:2000], from_z[name][mask][:2000])
+    return fits, points
 
 
 def mim_figure(model_mim: np.ndarray, truth_mim: np.ndarray, names, truth_label: str) -> Figure:
@@ -205,8 +199,7 @@ def mim_figure(model_mim: np.ndarray, truth_mim: np.ndarray, names, truth_label:
 def derived_figure(points: dict, fits: dict) -> Figure:
     figure = Figure(figsize=(4 * len(points), 3.8), dpi=80)
     axes = np.atleast_1d(figure.subplots(1, len(points)))
-    for ax, (name, pts) in zip(axes, points.items()):
-        v, z = np.array(pts["v"]), np.array(pts["z"])
+    for ax, (name, (v, z)) in zip(axes, points.items()):
         ax.scatter(v, z, s=3, alpha=0.5)
         lims = [min(v.min(), z.min()), max(v.max(), z.max())]
         ax.plot(lims, lims, "k--", linewidth=0.8)

@@ -286,11 +286,11 @@ class Experiment:
 
         self.restore_trained()
         started = time.time()
-        results = evaluation.evaluate(self)
+        results, figures = evaluation.evaluate(self)
         results["evaluation_seconds"] = round(time.time() - started, 1)
         self.save_figure("fig1_comparison", self.comparison(with_encoder=True)[1])
         self.save_figure("fig2_traversals", self.traversal())
-        for name, figure in evaluation.extra_figures(self, results).items():
+        for name, figure in figures.items():
             self.save_figure(name, figure)
         previous = self.read_metrics()
         data.write_json(self.path("metrics.json"), {**previous, **results})

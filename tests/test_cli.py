@@ -58,6 +58,19 @@ def test_latent_term_run_logs_its_loss_and_scores_calibration(tmp_path):
     assert all(coverage["within_1_std"][k] <= coverage["within_2_std"][k] for k in coverage["within_1_std"])
 
 
+def test_signal_run_fits_derived_quantities_and_draws_fig3(tmp_path):
+    """RLC (closed-form backend, no ngspice needed): f0 and Q from Z vs V are fitted into
+    metrics.json and drawn as fig. 3-right; the plotted points stay out of the metrics."""
+    workdir = str(tmp_path / "rlc")
+    result = run_cli(["--sim=rlc", f"--workdir={workdir}", "--config.simulator.backend=closed_form",
+                      *tiny_flags(**{"data.cache_size": 512})])
+    assert result.returncode == 0, result.stderr[-3000:]
+    derived = read_json(os.path.join(workdir, "metrics.json"))["derived"]
+    assert set(derived) == {"samples_in_validity_region", "f0_hz", "Q"}
+    assert all(np.isfinite(derived[q]["slope"]) and derived[q]["r2"] <= 1 for q in ("f0_hz", "Q"))
+    assert os.path.exists(os.path.join(workdir, "figures", "fig3_derived.png"))
+
+
 def test_tensorboard_has_losses_images_and_config(box_run):
     import tensorflow as tf
 
