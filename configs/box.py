@@ -5,6 +5,7 @@ from simvae_tf import defaults
 
 def get_config(variant: str = "cpu"):
     config = defaults.image_config()
+    config.simulator.renderer = "numpy"  # or "matplotlib": the reference, bit-identical, slower
     config.stage2.steps = 3000  # MIG 0.697 -> 0.701 over 2000 (same stage 1), benchmarks/RESULTS.md
     # The latent term: MIG 0.701 -> 0.767, R^2 0.971-0.997 -> 0.996-0.999, calibrated std
     # (same stage 1, benchmarks/RESULTS.md).

@@ -5,6 +5,7 @@ from simvae_tf import defaults
 
 def get_config(variant: str = "cpu"):
     config = defaults.image_config()
+    config.simulator.renderer = "numpy"  # or "matplotlib": the reference, bit-identical, slower
     # The DCGAN surrogate stays blurry on folded polygons (IoU ~0.6), so reconstruction
     # alone recovers the points poorly (aligned R^2 0.54); the latent term, scored against
     # the nearest of the 8 equivalent point orders, fixes that (benchmarks/RESULTS.md).

@@ -8,6 +8,9 @@ from simvae_tf import defaults
 
 def get_config(variant: str = "cpu"):
     config = defaults.base_config()
+    config.simulator.backend = "ngspice"  # or "closed_form": the transfer function, no ngspice needed
+    config.simulator.circuits_per_run = 100  # circuits per ngspice netlist
+    config.simulator.invariance_scale_max = 10.0  # ground truth's V-bar: (R/s, L/s, Cs), s in [1/10, 10]
     config.model.family = "mlp"
     config.model.width = 256
     config.model.depth = 3

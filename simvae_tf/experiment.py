@@ -13,6 +13,7 @@ Workdir layout:
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -51,6 +52,12 @@ def _config_differences(old: dict, new: dict, defaults: dict, prefix: str = "") 
     return differences
 
 
+def _constructor_defaults(cls) -> dict:
+    """A simulator's option defaults: a workdir whose config predates an option ran with them."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
 class Experiment:
     def __init__(self, sim: str, config, workdir: str, strategy: tf.distribute.Strategy, verbose: int = 1):
         self.sim_name = sim
@@ -87,8 +94,9 @@ class Experiment:
             differences = []
             if old.get("sim") != self.sim_name:
                 differences.append(f"sim: {old.get('sim')!r} in the workdir, {self.sim_name!r} now")
+            reference = {**defaults.base_config().to_dict(), "simulator": _constructor_defaults(type(self.simulator))}
             differences += _config_differences(old.get("config", {}), json.loads(json.dumps(record["config"])),
-                                               defaults.base_config().to_dict())
+                                               reference)
             if differences:
                 raise ConfigError(f"--workdir={self.workdir} holds a different run ({'; '.join(differences[:3])}"
                                   f"{'; ...' if len(differences) > 3 else ''}); use a new --workdir or the same config")

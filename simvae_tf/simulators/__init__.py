@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Mapping
 
-from simvae_tf.simulators.base import Latent, OutputSpec, Simulator
+from simvae_tf.simulators.base import Latent, OutputSpec, Simulator, SimulatorSetupError
 
 BUILTIN = {
     "box": "simvae_tf.simulators.box:BoxSimulator",
@@ -21,7 +21,8 @@ BUILTIN = {
 
 
 class SimulatorNotFound(ValueError):
-    """--sim names nothing we can load; the message says what to pass instead."""
+    """--sim names nothing we can load, or its options are wrong; the message says what to
+    pass instead."""
 
 
 def resolve_class(name: str) -> type[Simulator]:
@@ -52,7 +53,9 @@ def make(name: str, options: Mapping[str, Any] | None = None) -> Simulator:
     cls = resolve_class(name)
     try:
         return cls(**dict(options or {}))
-    except TypeError as e:
+    except SimulatorSetupError:
+        raise  # already names the file or library and the fix
+    except (TypeError, ValueError) as e:  # an unknown option, or a value the simulator refuses
         raise SimulatorNotFound(f"--sim={name!r}: bad simulator options {dict(options or {})}: {e}") from e
 
 

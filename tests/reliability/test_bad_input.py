@@ -37,6 +37,8 @@ CASES = [
     (["--sim=rlc"], "NGSPICE_LIBRARY_PATH=/nonexistent/libngspice.so does not exist"),
     (["--sim=dsprites", "--config.simulator.source=official", "--config.simulator.data_path=/nonexistent/dsprites.hdf5"],
      "/nonexistent/dsprites.hdf5"),
+    (["--sim=box", "--config.simulator.renderer=opengl"], "bad simulator options {'renderer': 'opengl'}: box simulator: renderer='opengl' unknown; use one of"),
+    (["--sim=dsprites", "--config.simulator.source=web"], "source='web' unknown; use one of"),
     (["--sim=box", "--mode=evaluate"], "--mode=evaluate needs a trained run, but --workdir="),
     (["--sim=box", "--mode=export"], "--mode=export needs a trained run, but --workdir="),
 ]
