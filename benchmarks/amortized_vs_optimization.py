@@ -47,8 +47,7 @@ import numpy as np  # noqa: E402
 if os.getcwd() not in sys.path:
     sys.path.insert(1, os.getcwd())
 
-from simvae_tf import invert, metrics  # noqa: E402
-from simvae_tf.export import NotAnExportError  # noqa: E402
+from simvae_tf import cli, invert, metrics  # noqa: E402
 from simvae_tf.simulators import base  # noqa: E402
 
 DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
@@ -257,6 +256,9 @@ def main() -> None:
     for name in ("num_observations", "num_fitted", "steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}={getattr(args, name)} must be a positive integer")
+    cli.import_tensorflow_quietly()  # before anything imports it, so its start-up chatter stays hidden
+    from simvae_tf.export import NotAnExportError
+
     try:
         results = run_benchmark(args.model, args.num_observations, args.num_fitted, args.steps, args.learning_rate,
                                 args.seed)

@@ -51,7 +51,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from amortized_vs_optimization import machine  # noqa: E402
 
 from simvae_tf import cli, invert, metrics  # noqa: E402
-from simvae_tf.export import NotAnExportError  # noqa: E402
 from simvae_tf.simulators import base  # noqa: E402
 
 DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
@@ -112,11 +111,12 @@ def sample_posteriors(simulator: base.Simulator, u_true: np.ndarray, steps: int,
 
 
 def encode(export_dir: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The export's posterior means and stds, normalised coordinates."""
+    """The export's posterior means, clipped into the ranges as the evaluation does, and
+    stds; normalised coordinates."""
     tf = cli.import_tensorflow_quietly()
     encoder = tf.saved_model.load(os.path.join(export_dir, "encoder"))
     out = encoder.serve(tf.constant(x, tf.float32))
-    return out["mean_normalized"].numpy(), np.exp(out["log_std_normalized"].numpy())
+    return np.clip(out["mean_normalized"].numpy(), -1.0, 1.0), np.exp(out["log_std_normalized"].numpy())
 
 
 def mig_of_residuals(residuals: np.ndarray, rng: np.random.Generator, num_bins: int = 20) -> tuple[float, np.ndarray]:
@@ -140,22 +140,20 @@ def run_benchmark(export_dir: str, num_observations: int, steps: int, seed: int)
     seconds = time.perf_counter() - started
     encoder_mean, encoder_std = encode(export_dir, x)
 
-    reference_mean = samples.mean(axis=1)
+    estimates = {"reference": samples.mean(axis=1), "encoder": encoder_mean}
     reference_std = samples.std(axis=1)
     half = samples.shape[1] // 2
     half_difference = samples[:, :half].mean(axis=1) - samples[:, half:].mean(axis=1)
-    rmse = {name: np.sqrt(np.mean((estimate - u_true) ** 2, axis=0))
-            for name, estimate in (("reference", reference_mean), ("encoder", encoder_mean))}
-    mig_rng = {name: np.random.default_rng([seed, HELD_OUT_STREAM, 1]) for name in rmse}  # same v for both
-    migs = {name: mig_of_residuals(estimate - u_true, mig_rng[name])
-            for name, estimate in (("reference", reference_mean), ("encoder", encoder_mean))}
+    rmse = {name: np.sqrt(np.mean((estimate - u_true) ** 2, axis=0)) for name, estimate in estimates.items()}
+    # The same fresh latents and residual draws for both estimators.
+    migs = {name: mig_of_residuals(estimate - u_true, np.random.default_rng([seed, HELD_OUT_STREAM, 1]))
+            for name, estimate in estimates.items()}
     return {
         "simulator": simulator.name, "latents": simulator.latent_names, "model": os.path.abspath(export_dir),
         "num_observations": num_observations, "steps": steps, "kept_samples": samples.shape[1], "seed": seed,
         "seconds": seconds,
         "reference_std": reference_std.mean(axis=0),
-        "r2": {name: metrics.r2_per_latent(u_true, estimate)
-               for name, estimate in (("reference", reference_mean), ("encoder", encoder_mean))},
+        "r2": {name: metrics.r2_per_latent(u_true, estimate) for name, estimate in estimates.items()},
         "rmse_ratio": rmse["encoder"] / rmse["reference"],
         "encoder_std": encoder_std.mean(axis=0),
         "mixing": np.sqrt(np.mean(half_difference ** 2, axis=0)) / reference_std.mean(axis=0),
@@ -203,7 +201,9 @@ def main() -> None:
         parser.error(f"--num_observations={args.num_observations} must be at least 2")
     if args.steps < 30:
         parser.error(f"--steps={args.steps} must be at least 30 (a third is burn-in)")
-    cli.import_tensorflow_quietly()  # loading the export's metadata imports TensorFlow
+    cli.import_tensorflow_quietly()  # before anything imports it, so its start-up chatter stays hidden
+    from simvae_tf.export import NotAnExportError
+
     try:
         results = run_benchmark(args.model, args.num_observations, args.steps, args.seed)
     except (invert.UsageError, NotAnExportError) as e:

@@ -45,3 +45,23 @@ def test_continuous_outputs_and_custom_priors_are_refused():
     with pytest.raises(invert.UsageError, match="draws its latents with its own sample_latents"):
         reference_posterior.check_supported(simulators.make("dsprites", {"source": "procedural"}))
     reference_posterior.check_supported(simulators.make("fourier", {}))
+
+
+def test_script_records_a_table_for_a_trained_export(tmp_path):
+    import subprocess
+
+    from conftest import REPO, run_cli, tiny_flags
+
+    workdir = tmp_path / "fourier"
+    assert run_cli(["--sim=fourier", f"--workdir={workdir}", *tiny_flags()]).returncode == 0
+    record = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "reference_posterior.py"), f"--model={workdir / 'export'}",
+         "--num_observations=4", "--steps=60", f"--results={record}"],
+        capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = record.read_text()
+    assert text.startswith("### fourier: reference (exact) posterior vs the encoder") and "--steps=60" in text
+    rows = [line for line in text.splitlines() if line.startswith("| a") or line.startswith("| b")]
+    assert len(rows) == 11
+    assert "MIG of the posterior mean" in text
