@@ -135,8 +135,7 @@ def _aligned_recovery(sim, z: np.ndarray, v: np.ndarray, num_bins: int, discrete
     if orbit_u is None:
         return {}
     v_u = base.normalize(sim.latents, v)
-    nearest = np.argmin(((orbit_u - v_u[:, None]) ** 2).sum(axis=-1), axis=1)
-    z_aligned = orbit_u[np.arange(len(z)), nearest]
+    z_aligned = _nearest_equivalent(orbit_u, v_u)
     mim = metrics.mutual_information_matrix(z_aligned, v_u, num_bins, discrete_v=discrete)
     mig, _ = metrics.mig(mim, mig_factors)
     return {"r2_per_latent": _named(sim.latent_names, metrics.r2_per_latent(v_u, z_aligned)),
@@ -149,13 +148,18 @@ def _posterior_coverage(sim, mean_u: np.ndarray, log_std_u: np.ndarray, v_u: np.
     continuous invariances (RLC): there the encoder may answer any point of a curve."""
     if sim.has_invariance and sim.orbit(base.denormalize(sim.latents, v_u[:1])) is None:
         return {}
-    targets = data.latent_targets_of(sim, v_u)
-    nearest = np.argmin(((targets - mean_u[:, None]) ** 2).sum(axis=-1), axis=1)
-    truth = targets[np.arange(len(v_u)), nearest]
+    truth = _nearest_equivalent(data.latent_targets_of(sim, v_u), mean_u)
     coverage = metrics.posterior_coverage(truth, mean_u, np.exp(log_std_u))
     return {"within_1_std": _named(sim.latent_names, coverage[1.0]),
             "within_2_std": _named(sim.latent_names, coverage[2.0]),
             "calibrated": {"within_1_std": 0.683, "within_2_std": 0.954}}
+
+
+def _nearest_equivalent(candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per row, the one of its G equivalent vectors candidates [n, G, K] nearest (Euclidean)
+    to reference [n, K]."""
+    nearest = np.argmin(((candidates - reference[:, None]) ** 2).sum(axis=-1), axis=1)
+    return candidates[np.arange(len(candidates)), nearest]
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:

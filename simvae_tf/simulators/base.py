@@ -121,9 +121,12 @@ class Simulator(abc.ABC):
 
     def apply_random_invariance(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Applies a random element of the invariance group to each row (the paper's
-        V-bar, section 4.2). Identity when there is no invariance."""
-        del rng
-        return np.asarray(z, dtype=np.float64)
+        V-bar, section 4.2): a uniformly drawn element of the `orbit` when one is declared
+        (override it for a continuous group, as RLC does); identity when there is none."""
+        orbit = self.orbit(z)
+        if orbit is None:
+            return np.asarray(z, dtype=np.float64)
+        return orbit[np.arange(len(orbit)), rng.integers(0, orbit.shape[1], size=len(orbit))]
 
     def orbit(self, z: np.ndarray) -> np.ndarray | None:
         """For a finite invariance group: every equivalent latent vector of each row,

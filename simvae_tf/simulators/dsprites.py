@@ -586,10 +586,6 @@ class DSpritesSimulator(Simulator):
         z[:, ORIENTATION_FACTOR] = np.remainder(z[:, ORIENTATION_FACTOR], 2.0 * np.pi / self.symmetry_order(z))
         return z
 
-    def apply_random_invariance(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        orbit = self.orbit(z)
-        return orbit[np.arange(len(orbit)), rng.integers(0, orbit.shape[1], size=len(orbit))]
-
     @staticmethod
     def symmetry_order(z: np.ndarray) -> np.ndarray:
         """Rotational symmetry order of each row's shape (nearest shape value): square 4, ellipse 2, heart 1."""

@@ -75,12 +75,6 @@ class PolygonSimulator(PolygonFill, Simulator):
         best = np.argmax(tied, axis=1)
         return candidates[np.arange(len(candidates)), best]
 
-    def apply_random_invariance(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Reorders each row's vertices by a uniformly drawn element of the dihedral group."""
-        candidates = self.orbit(z)
-        choice = rng.integers(0, len(ORDERINGS), size=len(candidates))
-        return candidates[np.arange(len(candidates)), choice]
-
     def derived_quantities(self, z: np.ndarray) -> dict[str, np.ndarray]:
         """Quantities that do not depend on the vertex order: centroid of the vertices, perimeter."""
         points = _as_latents(z).reshape(-1, NUM_VERTICES, 2)
