@@ -37,6 +37,13 @@ def run_cli(args: list[str], timeout: float = 300, module: str = "simvae_tf.main
                           timeout=timeout, cwd=REPO, env=environment)
 
 
+def committed_step(workdir: str, stage: str) -> int | None:
+    """The step a resume restores: the checkpoint the state file names. A kill can land after a
+    newer checkpoint's files are written but before the state file points at them."""
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints", stage))
+    return int(latest.rsplit("-", 1)[1]) if latest else None
+
+
 def read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)

@@ -1,7 +1,6 @@
 """Kill -9 during stage 1 and stage 2, rerun the same command: training resumes from the
 last checkpoint of that stage and ends with the same step counts."""
 
-import glob
 import os
 import signal
 import subprocess
@@ -10,28 +9,23 @@ import time
 
 import pytest
 
-from conftest import REPO, run_cli, tiny_flags
+from conftest import REPO, committed_step, run_cli, tiny_flags
 
 STEPS = 24
 FLAGS = tiny_flags(**{"stage1.steps": STEPS, "stage2.steps": STEPS, "stage1.steps_per_loop": 2,
                       "stage2.steps_per_loop": 2})
 
 
-def _checkpoint_steps(workdir: str, stage: str) -> list[int]:
-    files = glob.glob(os.path.join(workdir, "checkpoints", stage, "ckpt-*.index"))
-    return sorted(int(os.path.basename(f)[5:-6]) for f in files)
-
-
 def _run_until_checkpoint(workdir: str, stage: str, min_step: int, timeout: float = 240) -> None:
-    """Starts the CLI and SIGKILLs it once `stage` has a checkpoint at >= min_step."""
+    """Starts the CLI and SIGKILLs it once `stage` has committed a checkpoint at >= min_step."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen([sys.executable, "-m", "simvae_tf.main", "--sim=box", f"--workdir={workdir}", *FLAGS],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     try:
         while time.time() < deadline:
-            steps = _checkpoint_steps(workdir, stage)
-            if steps and steps[-1] >= min_step:
+            step = committed_step(workdir, stage)
+            if step is not None and step >= min_step:
                 break
             assert process.poll() is None, f"run ended (rc={process.returncode}) before a {stage} checkpoint"
             time.sleep(0.05)
@@ -45,12 +39,11 @@ def _run_until_checkpoint(workdir: str, stage: str, min_step: int, timeout: floa
 def test_sigkill_in_each_stage_then_resume(tmp_path):
     workdir = str(tmp_path / "run")
     _run_until_checkpoint(workdir, "stage1", 4)
-    killed_at = _checkpoint_steps(workdir, "stage1")[-1]
-    assert killed_at < STEPS
+    assert committed_step(workdir, "stage1") < STEPS
 
     _run_until_checkpoint(workdir, "stage2", 4)
-    assert _checkpoint_steps(workdir, "stage1")[-1] == STEPS
-    assert _checkpoint_steps(workdir, "stage2")[-1] < STEPS
+    assert committed_step(workdir, "stage1") == STEPS
+    assert committed_step(workdir, "stage2") < STEPS
 
     # A kill in the middle of a checkpoint write: files of a newer checkpoint exist, but the
     # index never pointed at them. The resume must ignore them.
@@ -63,16 +56,17 @@ def test_sigkill_in_each_stage_then_resume(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "stage1: already complete (24/24 steps)" in log
     assert "stage2: resuming from step" in log
-    assert _checkpoint_steps(workdir, "stage2")[-1] == STEPS
+    assert committed_step(workdir, "stage2") == STEPS
     assert os.path.exists(os.path.join(workdir, "export", "encoder", "saved_model.pb"))
 
 
 def test_resume_mid_stage1_reports_the_step(tmp_path):
     workdir = str(tmp_path / "run")
     _run_until_checkpoint(workdir, "stage1", 2)
-    done = _checkpoint_steps(workdir, "stage1")[-1]
+    # Read after the kill: this is what the rerun restores, even if the kill landed mid-write.
+    done = committed_step(workdir, "stage1")
     result = run_cli(["--sim=box", f"--workdir={workdir}", "--mode=train", *FLAGS])
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"stage1: resuming from step {done}/{STEPS}" in result.stdout
-    assert _checkpoint_steps(workdir, "stage1")[-1] == STEPS
-    assert _checkpoint_steps(workdir, "stage2")[-1] == STEPS
+    assert committed_step(workdir, "stage1") == STEPS
+    assert committed_step(workdir, "stage2") == STEPS

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import REPO, read_json, run_cli, tiny_flags
+from conftest import REPO, committed_step, read_json, run_cli, tiny_flags
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = {"PYTHONPATH": HERE}
@@ -75,7 +75,7 @@ def test_kill_during_evaluation_or_export_then_rerun_completes(phase, tmp_path):
     workdir = tmp_path / "run"
     if phase == "evaluation":  # training done, evaluation started (figures folder not yet written)
         def reached():
-            return bool(glob.glob(str(workdir / "checkpoints" / "stage2" / "ckpt-4.index")))
+            return committed_step(str(workdir), "stage2") == 4
     else:
         def reached():
             return bool(glob.glob(str(workdir / "export" / ".*.tmp-*")))
