@@ -73,7 +73,7 @@ class DspritesProcedural(tfds.core.GeneratorBasedBuilder):
             features[f"label_{name}"] = tfds.features.ClassLabel(num_classes=size)
         for name in dsprites.FACTOR_NAMES:
             features[f"value_{name}"] = tfds.features.Tensor(shape=[], dtype=np.float32)
-        return self.dataset_info_from_configs(
+        info = self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(features),
             homepage="https://github.com/deepmind/dsprites-dataset",
             citation="""@misc{dsprites17,
@@ -83,6 +83,10 @@ class DspritesProcedural(tfds.core.GeneratorBasedBuilder):
   year = "2017",
 }""",
         )
+        # Nothing of a procedural dataset is on GCS, and the look-up TFDS makes when an
+        # unprepared builder is constructed leaves an empty /tmp/tmp*tfds folder behind.
+        info.initialize_from_bucket = lambda: None
+        return info
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         del dl_manager  # nothing to download

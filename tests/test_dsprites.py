@@ -8,6 +8,7 @@ import os
 import pathlib
 import pickle
 import socket
+import tempfile
 
 import h5py
 import numpy as np
@@ -473,8 +474,12 @@ def test_tfds_builder_matches_tfds_dsprites_schema_and_the_renderer(tmp_path, ne
     from simvae_tf_datasets import dsprites_procedural
 
     monkeypatch.setattr(gcs_utils, "_is_gcs_disabled", False)  # prepare() must switch it off
+    system_temp = tmp_path / "system_temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
     builder = dsprites_procedural.prepare(tmp_path / "tfds", config="tiny")
     assert gcs_utils._is_gcs_disabled
+    assert list(system_temp.iterdir()) == []  # TFDS's GCS metadata look-up leaves /tmp/tmp*tfds
     assert builder.info.splits["train"].num_examples == 384
 
     official = tfds.builder_cls("dsprites")(data_dir=str(tmp_path / "unused")).info.features
