@@ -167,6 +167,7 @@ def validate_config(config) -> None:
         _check(isinstance(value, (int, float)) and value > 0, key, value, "a positive number (Adam's step size)")
     non_negative("stage2.kl_weight", float)
     non_negative("stage2.latent_weight", float)
+    non_negative("model.stem_layers")
     non_negative("data.num_workers")
     non_negative("data.cache_size")
     _check(config.model.family in ("auto", "dcgan", "mlp"), "model.family", config.model.family,

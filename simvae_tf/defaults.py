@@ -20,6 +20,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.width = 32  # dcgan: channels of the widest layer; mlp: hidden units
     config.model.depth = 3  # mlp hidden layers (dcgan depth is fixed by 64x64)
     config.model.coord_conv = True  # dcgan: pixel-coordinate channels (see models/dcgan.py)
+    # dcgan: hidden layers between the latents and the generator's 4x4 projection; 0 is
+    # DCGAN's linear projection (and what workdirs from before this key trained).
+    config.model.stem_layers = 0
 
     for stage in ("stage1", "stage2"):
         config[stage] = ml_collections.ConfigDict()
@@ -54,6 +57,7 @@ def image_config() -> ml_collections.ConfigDict:
     and Fourier)."""
     config = base_config()
     config.model.width = 16
+    config.model.stem_layers = 2
     config.stage1.steps = 3000
     config.stage2.steps = 2000
     config.stage1.lr_schedule = config.stage2.lr_schedule = "cosine"

@@ -78,7 +78,8 @@ def build_models(config, simulator: Simulator) -> tuple[keras.Model, keras.Model
             raise ConfigError(f"model.family='dcgan' needs 64x64 images, but {simulator.name!r} outputs "
                               f"{spec.kind} of shape {spec.shape}; use model.family='mlp' or 'auto'")
         channels = spec.shape[-1]
-        return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv),
+        return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv,
+                                      config.model.stem_layers),
                 dcgan.build_encoder(channels, k, config.model.width, config.model.coord_conv))
     if family == "mlp":
         from simvae_tf.models import mlp
