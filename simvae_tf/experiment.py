@@ -43,7 +43,8 @@ def _config_differences(old: dict, new: dict, defaults: dict, prefix: str = "") 
             continue
         if key not in old and key in defaults and new.get(key) == defaults[key]:
             continue
-        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+        # A workdir without a newer key ran with its default.
+        a, b = old.get(key, defaults.get(key, "<missing>")), new.get(key, "<missing>")
         if isinstance(a, dict) and isinstance(b, dict):
             differences += _config_differences(a, b, defaults.get(key, {}) if isinstance(defaults.get(key), dict) else {},
                                                name + ".")

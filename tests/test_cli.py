@@ -96,6 +96,21 @@ def test_workdir_of_another_config_is_refused(box_run):
     assert "model.width: 4 in the workdir, 8 now" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_workdir_from_before_the_generator_stem_trained_without_it(box_run, tmp_path):
+    """Such a workdir lacks `model.stem_layers`: it trained DCGAN's linear projection (0),
+    so the image configs' 2 is a different run, and 0 continues it."""
+    record = read_json(os.path.join(box_run[0], "config.json"))
+    assert record["config"]["model"].pop("stem_layers") == 2
+    workdir = tmp_path / "old"
+    workdir.mkdir()
+    (workdir / "config.json").write_text(json.dumps(record))
+    refused = run_cli(["--sim=box", f"--workdir={workdir}", *tiny_flags()])
+    assert refused.returncode == 2
+    assert "model.stem_layers: 0 in the workdir, 2 now" in refused.stderr
+    continued = run_cli(["--sim=box", f"--workdir={workdir}", *tiny_flags(**{"model.stem_layers": 0})])
+    assert continued.returncode == 0, continued.stderr[-2000:]
+
+
 LOADER = textwrap.dedent("""
     import json, sys
     import numpy as np

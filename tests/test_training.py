@@ -51,6 +51,16 @@ def _assert_same_update(before, one, two):
         assert np.linalg.norm(update_one - update_two) <= 1e-3 * np.linalg.norm(update_one)
 
 
+def test_generator_stem_adds_hidden_layers_before_the_projection():
+    linear = dcgan.build_generator(4, 3, width=2)
+    stem = dcgan.build_generator(4, 3, width=2, stem_layers=2)
+    kernels = [tuple(v.shape) for v in stem.trainable_variables if v.path.endswith("kernel")]
+    assert kernels[:3] == [(4, 32), (32, 32), (32, 4 * 4 * 16)]
+    assert [tuple(v.shape) for v in linear.trainable_variables][0] == (4, 4 * 4 * 16)
+    z = np.zeros((2, 4), np.float32)
+    assert stem(z).shape == linear(z).shape == (2, 64, 64, 3)
+
+
 def _initial_weights(encoder_or_generator: int):
     return [np.asarray(v) for v in _models(tf.distribute.get_strategy())[encoder_or_generator].trainable_variables]
 
