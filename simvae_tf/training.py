@@ -269,10 +269,17 @@ def run_stage(stage: str, model: keras.Model, stage_config, checkpoint_dir: str,
     return {k: float(v[-1]) for k, v in history.history.items()}
 
 
+def committed_step(checkpoint_dir: str) -> int | None:
+    """The step of the checkpoint a resume restores: the one TF's state file names (files of
+    a newer checkpoint may exist before the state file points at them); None without one."""
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    return int(latest.rsplit("-", 1)[-1]) if latest else None
+
+
 def stage_is_complete(stage_config, checkpoint_dir: str) -> bool:
     per_loop, num_loops = loops(stage_config)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    return latest is not None and int(latest.rsplit("-", 1)[-1]) >= per_loop * num_loops
+    step = committed_step(checkpoint_dir)
+    return step is not None and step >= per_loop * num_loops
 
 
 def restore_weights(model: keras.Model, checkpoint_dir: str, what: str, path: tuple[str, ...] = ("model",)) -> None:

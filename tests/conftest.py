@@ -38,10 +38,11 @@ def run_cli(args: list[str], timeout: float = 300, module: str = "simvae_tf.main
 
 
 def committed_step(workdir: str, stage: str) -> int | None:
-    """The step a resume restores: the checkpoint the state file names. A kill can land after a
-    newer checkpoint's files are written but before the state file points at them."""
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints", stage))
-    return int(latest.rsplit("-", 1)[1]) if latest else None
+    """The step a rerun resumes `stage` from (not the newest checkpoint files on disk: a kill
+    can land between writing them and committing them)."""
+    from simvae_tf import training
+
+    return training.committed_step(os.path.join(workdir, "checkpoints", stage))
 
 
 def read_json(path: str) -> dict:
