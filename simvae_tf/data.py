@@ -20,12 +20,10 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
-import glob
 import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import sys
 import threading
 import weakref
@@ -34,12 +32,10 @@ from typing import Iterator
 
 import numpy as np
 
-from simvae_tf.simulators import base
+from simvae_tf.errors import SimulatorError, SimulatorSetupError
+from simvae_tf.files import atomic_write
+from simvae_tf.simulators import base, invariance
 from simvae_tf.simulators.base import Simulator
-
-
-class SimulatorError(RuntimeError):
-    """A simulator raised, or returned something unusable; names the simulator and latents."""
 
 
 def _stream_id(stream: str) -> int:
@@ -91,7 +87,7 @@ def simulate_checked(simulator: Simulator, z: np.ndarray) -> np.ndarray:
     try:
         with _lock_for(simulator):
             x = simulator.simulate(z)
-    except base.SimulatorSetupError:
+    except SimulatorSetupError:
         raise
     except Exception as e:  # the simulator is a black box: report what it was given
         raise SimulatorError(f"simulator {simulator.name!r} failed on latents {_latents_for_message(z)}: "
@@ -231,71 +227,10 @@ def _load_cache(path: str, simulator: Simulator, size: int) -> tuple[np.ndarray,
     return z.astype(np.float32), _decode_x(x)
 
 
-def atomic_write(path: str, write) -> None:
-    """Writes through `write(file)` to a temporary file, then renames it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def atomic_replace_dir(final_path: str, fill) -> None:
-    """Builds a directory with `fill(staging_path)` under a temporary name beside
-    `final_path`, then swaps it into place: readers see the old or the new folder, never
-    a half-written one. Staging folders left by killed processes are removed."""
-    parent, name = os.path.split(os.path.abspath(final_path))
-    staging, old = (os.path.join(parent, f".{name}.{kind}-{os.getpid()}") for kind in ("tmp", "old"))
-    for leftover in glob.glob(os.path.join(parent, f".{glob.escape(name)}.tmp-*")) + \
-            glob.glob(os.path.join(parent, f".{glob.escape(name)}.old-*")):
-        pid = leftover.rsplit("-", 1)[-1]
-        if not (pid.isdigit() and _pid_alive(int(pid))):  # another live run's folder stays
-            shutil.rmtree(leftover, ignore_errors=True)
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        fill(staging)
-        if os.path.exists(final_path):
-            os.replace(final_path, old)
-        os.replace(staging, final_path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def write_json(path: str, payload: dict, sort_keys: bool = True) -> None:
-    """Pretty JSON, written atomically; numpy scalars and arrays become plain values."""
-    text = json.dumps(payload, indent=2, sort_keys=sort_keys, default=_json_default) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 # -- tf.data ---------------------------------------------------------------------------------
 # What a dataset yields per batch: (z_normalised, x_model) for stage 1; x_model alone for
 # the paper's stage 2, which never sees z; (x_model, targets [B, G, K]) for stage 2 with the
-# latent term (see `latent_targets_of`).
+# latent term (see `invariance.latent_targets_of`).
 ELEMENTS = ("z_and_x", "x", "x_and_targets")
 
 
@@ -340,40 +275,11 @@ def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: in
     if element == "x":
         dataset = dataset.map(lambda z, x: x)
     elif element == "x_and_targets":
-        num_targets = num_equivalent_latents(simulator)
+        num_targets = invariance.num_equivalent_latents(simulator)
 
         def with_targets(z, x):
-            targets = tf.numpy_function(lambda u: latent_targets_of(simulator, u), [z], tf.float32, stateful=False)
+            targets = tf.numpy_function(lambda u: invariance.latent_targets_of(simulator, u), [z], tf.float32, stateful=False)
             return x, tf.ensure_shape(targets, (batch_size, num_targets, num_latents))
 
         dataset = dataset.map(with_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def num_equivalent_latents(simulator: Simulator) -> int:
-    """G of `latent_targets_of`: the size of a finite invariance group, else 1."""
-    orbit = simulator.orbit(simulator.sample_latents(np.random.default_rng(0), 1))
-    return 1 if orbit is None else orbit.shape[1]
-
-
-def latent_targets_of(simulator: Simulator, z_normalised: np.ndarray) -> np.ndarray:
-    """Every latent vector that simulates to the same x as each row, normalised, [B, G, K]:
-    the finite invariance orbit when the simulator declares one (polygon: 8 vertex orders),
-    else the canonical form (G = 1; the identity without an invariance). Stage 2's latent
-    term scores the encoder against the nearest of them, so it never has to average
-    equivalent answers."""
-    latents = simulator.latents
-    z = base.denormalize(latents, np.asarray(z_normalised, dtype=np.float64))
-    targets = normalized_orbit(simulator, z)
-    if targets is None:
-        targets = base.normalize(latents, simulator.canonicalize(z))[:, None]
-    return targets.astype(np.float32)
-
-
-def normalized_orbit(simulator: Simulator, z: np.ndarray) -> np.ndarray | None:
-    """`simulator.orbit` of physical latents z [n, K], in the networks' normalised
-    coordinates [n, G, K]; None without a finite invariance group."""
-    orbit = simulator.orbit(z)
-    if orbit is None:
-        return None
-    return base.normalize(simulator.latents, orbit.reshape(-1, orbit.shape[-1])).reshape(orbit.shape)

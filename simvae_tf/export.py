@@ -1,17 +1,24 @@
-"""SavedModel export of the surrogate simulator (generator) and inverse simulator (encoder).
+"""The export layout: SavedModels of the surrogate (generator) and the inverse simulator
+(encoder) plus metadata.json, written here and read back here (`load`).
 
-Both are written with `keras.export.ExportArchive`, so they load anywhere TensorFlow
-runs, without simvae_tf: `tf.saved_model.load(DIR).serve(...)` or
+Both SavedModels are written with `keras.export.ExportArchive`, so they load anywhere
+TensorFlow runs, without simvae_tf: `tf.saved_model.load(DIR).serve(...)` or
 `keras.layers.TFSMLayer(DIR, call_endpoint="serve")`. Units are the simulator's own:
 
   export/generator  serve(latents: float32 [B, K], physical units) -> x: float32 [B, ...]
+                    discrepancy(latents [B, K], x [B, ...]) -> D[x, G(latents)] [B]
   export/encoder    serve(x: float32 [B, ...]) -> {
                         "mean": [B, K] posterior mean, physical units,
                         "std":  [B, K] posterior std, physical units (delta method for
                                 log-scale latents: value * sigma_log),
                         "mean_normalized", "log_std_normalized": [B, K] the raw Gaussian
                                 posterior in the networks' [-1, 1] coordinates (sample here)}
-  export/metadata.json  latent names/units/ranges/scales, output spec, versions.
+                    sample(x [B, ...], num_samples: int32, seed: int32) -> [B, n, K]
+                        seeded posterior draws, physical units
+  both              to_normalized(latents [B, K]) -> [B, K] and to_physical(u [B, K]) ->
+                    [B, K]: the map between physical units and [-1, 1] (log value for
+                    log-scale latents), so downstream code never copies it
+  export/metadata.json  latent names/units/ranges/scales, output spec, axes, versions.
 
 Directories are written under a temporary name and renamed into place, so a crash never
 leaves a half-written export that a later run would trust.
@@ -19,74 +26,97 @@ leaves a half-written export that a later run would trust.
 
 from __future__ import annotations
 
-import json
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 import simvae_tf
-from simvae_tf import losses
-from simvae_tf.data import atomic_replace_dir, write_json
-from simvae_tf.simulators.base import Simulator, normalization_constants
+from simvae_tf.errors import NotAnExportError
+from simvae_tf.files import atomic_replace_dir, read_json, write_json
+from simvae_tf.posterior import Posterior
+from simvae_tf.simulators.base import Latent, OutputSpec, latent_bounds
 
 EXPORT_FORMAT = "simvae_tf.export/1"
+BATCH_SIZE = 256
 
 
-class NotAnExportError(ValueError):
-    """A directory that is missing or is not a simvae_tf export."""
+def _latent_maps(latents):
+    """The physical <-> [-1, 1] map as TF functions (the numpy twin is simulators.base)."""
+    import tensorflow as tf
 
-
-def _latent_maps(simulator: Simulator):
-    constants = normalization_constants(simulator.latents)
-    low, high = tf.constant(constants["low"]), tf.constant(constants["high"])
-    is_log = tf.constant(constants["is_log"])
+    low, high, is_log = (tf.constant(a, dtype) for a, dtype in zip(latent_bounds(latents), (tf.float32, tf.float32,
+                                                                                            tf.bool)))
 
     def to_normalized(z):
         v = tf.where(is_log, tf.math.log(tf.maximum(z, 1e-30)), z)
         return 2.0 * (v - low) / (high - low) - 1.0
 
-    def to_physical(u, log_std):
+    def to_physical(u):
         v = low + (u + 1.0) * 0.5 * (high - low)
-        value = tf.where(is_log, tf.exp(v), v)
+        return tf.where(is_log, tf.exp(v), v)
+
+    def physical_std(value, log_std):
         sigma_v = tf.exp(log_std) * 0.5 * (high - low)
-        std = tf.where(is_log, value * sigma_v, sigma_v)
-        return value, std
+        return tf.where(is_log, value * sigma_v, sigma_v)
 
-    return to_normalized, to_physical
+    return to_normalized, to_physical, physical_std
 
 
-def export_models(generator: keras.Model, encoder: keras.Model, simulator: Simulator, scaler, export_dir: str,
-                  extra_metadata: dict | None = None) -> str:
-    kind = simulator.output_spec.kind
-    k, x_shape = simulator.num_latents, tuple(simulator.output_spec.shape)
-    to_normalized, to_physical = _latent_maps(simulator)
+def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> str:
+    """Writes a trained pair (`pair.TrainedPair`) as export_dir/{generator,encoder,metadata.json}."""
+    import keras
+    import tensorflow as tf
+
+    from simvae_tf import losses
+    from simvae_tf.models import split_posterior
+
+    simulator, scaler = pair.simulator, pair.scaler
+    kind, k, x_shape = simulator.output_spec.kind, simulator.num_latents, tuple(simulator.output_spec.shape)
+    to_normalized, to_physical, physical_std = _latent_maps(simulator.latents)
     mean, std = tf.constant(scaler.mean), tf.constant(scaler.std)
     is_image = simulator.output_spec.is_image
+    latents_spec = tf.TensorSpec((None, k), tf.float32, name="latents")
+    x_spec = tf.TensorSpec((None,) + x_shape, tf.float32, name="x")
 
-    generator_archive = keras.export.ExportArchive()
-    generator_archive.track(generator)
+    def to_model_space(x):
+        return x if is_image else (x - mean) / std
+
+    def archive_with_latent_maps(model):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("to_normalized", to_normalized, input_signature=[latents_spec])
+        archive.add_endpoint("to_physical", to_physical,
+                             input_signature=[tf.TensorSpec((None, k), tf.float32, name="latents_normalized")])
+        return archive
 
     def generate(latents):
-        out = losses.prediction_to_output(kind, generator(to_normalized(latents), training=False))
+        out = losses.prediction_to_output(kind, pair.generator(to_normalized(latents), training=False))
         return out if is_image else out * std + mean
 
-    generator_archive.add_endpoint("serve", generate,
-                                   input_signature=[tf.TensorSpec((None, k), tf.float32, name="latents")])
+    def discrepancy(latents, x):
+        prediction = pair.generator(to_normalized(latents), training=False)
+        return losses.per_example_discrepancy(kind, to_model_space(x), prediction)
 
-    encoder_archive = keras.export.ExportArchive()
-    encoder_archive.track(encoder)
+    generator_archive = archive_with_latent_maps(pair.generator)
+    generator_archive.add_endpoint("serve", generate, input_signature=[latents_spec])
+    generator_archive.add_endpoint("discrepancy", discrepancy, input_signature=[latents_spec, x_spec])
 
     def infer(x):
-        x_model = x if is_image else (x - mean) / std
-        posterior = encoder(x_model, training=False)
-        mean_u, log_std_u = tf.split(posterior, 2, axis=-1)
-        value, value_std = to_physical(mean_u, log_std_u)
-        return {"mean": value, "std": value_std, "mean_normalized": mean_u, "log_std_normalized": log_std_u}
+        mean_u, log_std_u = split_posterior(pair.encoder(to_model_space(x), training=False))
+        value = to_physical(mean_u)
+        return {"mean": value, "std": physical_std(value, log_std_u), "mean_normalized": mean_u,
+                "log_std_normalized": log_std_u}
 
-    encoder_archive.add_endpoint("serve", infer,
-                                 input_signature=[tf.TensorSpec((None,) + x_shape, tf.float32, name="x")])
+    def sample(x, num_samples, seed):
+        mean_u, log_std_u = split_posterior(pair.encoder(to_model_space(x), training=False))
+        shape = tf.stack([tf.shape(mean_u)[0], num_samples, k])
+        eps = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]))
+        return to_physical(mean_u[:, None] + tf.exp(log_std_u)[:, None] * eps)
+
+    encoder_archive = archive_with_latent_maps(pair.encoder)
+    encoder_archive.add_endpoint("serve", infer, input_signature=[x_spec])
+    encoder_archive.add_endpoint("sample", sample, input_signature=[
+        x_spec, tf.TensorSpec((), tf.int32, name="num_samples"), tf.TensorSpec((), tf.int32, name="seed")])
 
     os.makedirs(export_dir, exist_ok=True)
     for name, archive in (("generator", generator_archive), ("encoder", encoder_archive)):
@@ -98,37 +128,107 @@ def export_models(generator: keras.Model, encoder: keras.Model, simulator: Simul
         **simulator.describe(),
         "output_scaler": scaler.to_json() if not is_image else None,
         "signatures": {
-            "generator": {"serve": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]}},
+            "generator": {"serve": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]},
+                          "discrepancy": {"inputs": {"latents": [None, k], "x": [None, *x_shape]}, "outputs": [None]}},
             "encoder": {"serve": {"inputs": {"x": [None, *x_shape]},
-                                  "outputs": ["mean", "std", "mean_normalized", "log_std_normalized"]}},
+                                  "outputs": ["mean", "std", "mean_normalized", "log_std_normalized"]},
+                        "sample": {"inputs": {"x": [None, *x_shape], "num_samples": [], "seed": []},
+                                   "outputs": [None, "num_samples", k]}},
+            "both": {"to_normalized": {"inputs": {"latents": [None, k]}, "outputs": [None, k]},
+                     "to_physical": {"inputs": {"latents_normalized": [None, k]}, "outputs": [None, k]}},
         },
-        **{name: np.asarray(value).tolist() for name, value in _simulator_axes(simulator).items()},
+        **{name: np.asarray(value).tolist() for name, value in simulator.signal_axes().items()},
         **(extra_metadata or {}),
     }
     write_json(os.path.join(export_dir, "metadata.json"), metadata, sort_keys=False)
     return export_dir
 
 
-def _simulator_axes(simulator: Simulator) -> dict:
-    """Optional descriptions of a signal's axes (e.g. RLC's frequency grid and channels)."""
-    return {name: getattr(simulator, name) for name in ("frequencies_hz", "times_s", "channels") if hasattr(simulator, name)}
-
-
 def read_metadata(export_dir: str) -> dict:
     """Checks that export_dir is a simvae_tf export and returns its metadata."""
-    path = os.path.join(export_dir, "metadata.json")
     if not os.path.isdir(export_dir):
         raise NotAnExportError(f"--model={export_dir} does not exist; pass a run's export directory (WORKDIR/export)")
     try:
-        with open(path) as f:
-            metadata = json.load(f)
+        metadata = read_json(os.path.join(export_dir, "metadata.json"))
     except (OSError, ValueError):
         raise NotAnExportError(f"--model={export_dir} is not a simvae_tf export (no readable metadata.json); "
                                "pass a run's export directory (WORKDIR/export)") from None
-    if metadata.get("format") != EXPORT_FORMAT:
-        raise NotAnExportError(f"--model={export_dir}: metadata format {metadata.get('format')!r} is not "
+    if not isinstance(metadata, dict) or metadata.get("format") != EXPORT_FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise NotAnExportError(f"--model={export_dir}: metadata format {found!r} is not "
                                f"{EXPORT_FORMAT!r}; re-export with this simvae_tf version (--mode=export)")
     for part in ("generator", "encoder"):
         if not os.path.exists(os.path.join(export_dir, part, "saved_model.pb")):
             raise NotAnExportError(f"--model={export_dir}: {part}/saved_model.pb is missing; re-export (--mode=export)")
     return metadata
+
+
+def latents_and_output(export_dir: str, metadata: dict) -> tuple[tuple[Latent, ...], OutputSpec]:
+    """The latents and output spec an export's metadata declares."""
+    try:
+        latents = tuple(Latent(**entry) for entry in metadata["latents"])
+        spec = metadata["output_spec"]
+        return latents, OutputSpec(shape=tuple(spec["shape"]), kind=spec["kind"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise NotAnExportError(f"--model={export_dir}: metadata.json lacks a valid latents/output_spec entry ({e}); "
+                               "re-export the run (python -m simvae_tf.main --mode=export)") from None
+
+
+class ExportedPair:
+    """A loaded export: the same interface as a trained run's pair (`latents`,
+    `output_spec`, `posterior(x)`, `generate(z)`, `discrepancy(z, x)`), from the
+    SavedModels and metadata.json alone; neither the simulator's module nor the training
+    code is imported."""
+
+    def __init__(self, export_dir: str):
+        import tensorflow as tf
+
+        self.directory = os.path.abspath(export_dir)
+        self.metadata = read_metadata(export_dir)
+        self.latents, self.output_spec = latents_and_output(export_dir, self.metadata)
+        self._tf = tf
+        self.encoder = tf.saved_model.load(os.path.join(export_dir, "encoder"))
+        self.generator = tf.saved_model.load(os.path.join(export_dir, "generator"))
+
+    def __repr__(self) -> str:
+        return (f"ExportedPair({self.directory}: {self.metadata.get('name')}, latents {', '.join(self.latent_names)}, "
+                f"output {self.output_spec.kind} {self.output_spec.shape})")
+
+    @property
+    def latent_names(self) -> list[str]:
+        return [latent.name for latent in self.latents]
+
+    def _batched(self, fn, *arrays) -> list:
+        n = len(arrays[0])
+        return [fn(*(self._tf.constant(a[i:i + BATCH_SIZE], self._tf.float32) for a in arrays))
+                for i in range(0, max(n, 1), BATCH_SIZE)]
+
+    def posterior(self, x: np.ndarray) -> Posterior:
+        x = _checked_batch(x, self.output_spec.shape, "x")
+        parts = self._batched(self.encoder.serve, x)
+        return Posterior(self.latents, *(np.concatenate([p[key].numpy() for p in parts])
+                                         for key in ("mean_normalized", "log_std_normalized")))
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        z = _checked_batch(z, (len(self.latents),), "z")
+        return np.concatenate([p.numpy() for p in self._batched(self.generator.serve, z)])
+
+    def discrepancy(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """D[x, G(z)] per example, the stage-1 loss (latents in physical units)."""
+        if not hasattr(self.generator, "discrepancy"):
+            raise NotAnExportError(f"{self.directory} predates the discrepancy endpoint; re-export it (--mode=export)")
+        z = _checked_batch(z, (len(self.latents),), "z")
+        x = _checked_batch(x, self.output_spec.shape, "x")
+        return np.concatenate([p.numpy() for p in self._batched(self.generator.discrepancy, z, x)])
+
+
+def _checked_batch(array, shape: tuple[int, ...], name: str) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float32)
+    if array.shape[1:] != tuple(shape):
+        raise ValueError(f"{name} has shape {array.shape}; expected a batch [B, {', '.join(map(str, shape))}]")
+    return array
+
+
+def load(export_dir: str) -> ExportedPair:
+    """Loads WORKDIR/export (or any export directory) as an `ExportedPair`."""
+    return ExportedPair(export_dir)

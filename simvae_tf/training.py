@@ -6,6 +6,10 @@ Stage 2 (eq. 4): `InverseModel`, whose custom `train_step` encodes x, draws
 z = mu + eps * sigma, decodes with the frozen generator and minimises D[x, G(z)]
 (+ an optional KL term). The true z never enters stage 2.
 
+Checkpoint layout (owned here): ROOT/checkpoints/stage1 holds the generator (as `model`)
+and its optimizer; ROOT/checkpoints/stage2 the InverseModel (the encoder as
+`model.encoder`) and its optimizer.
+
 Resume order (each stage): build models and optimizer inside the strategy scope ->
 build optimizer slots -> restore the latest checkpoint -> read the step from the
 optimizer -> build the data stream from that step -> fit the remaining loops.
@@ -13,7 +17,6 @@ optimizer -> build the data stream from that step -> fit the remaining loops.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -21,77 +24,8 @@ import keras
 import tensorflow as tf
 
 from simvae_tf import losses
-from simvae_tf.cli import ConfigError
-from simvae_tf.simulators.base import Simulator
-
-STRATEGIES = ("auto", "mirrored", "multiworker", "default")
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced NaN/Inf; the last good checkpoint is left untouched."""
-
-
-# -- strategies -------------------------------------------------------------------------------
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    if name not in STRATEGIES:
-        raise ConfigError(f"--strategy={name!r} unknown; use one of {', '.join(STRATEGIES)}")
-    if name == "multiworker":
-        _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "auto" and tf.config.list_logical_devices("GPU"):
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def _check_tf_config() -> None:
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise ConfigError("--strategy=multiworker needs the TF_CONFIG environment variable "
-                          '(e.g. {"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", "index": 0}})')
-    try:
-        tf_config = json.loads(raw)
-        workers = tf_config["cluster"]["worker"]
-        index = tf_config["task"]["index"]
-        assert tf_config["task"]["type"] in ("worker", "chief") and isinstance(workers, list) and 0 <= index < len(workers)
-    except Exception as e:
-        raise ConfigError(f"TF_CONFIG={raw!r} is not a valid multi-worker config ({type(e).__name__}); it needs "
-                          'cluster.worker (a list of host:port) and task.type/task.index') from None
-
-
-# -- models -----------------------------------------------------------------------------------
-def model_family(config, simulator: Simulator) -> str:
-    family = config.model.family
-    if family == "auto":
-        return "dcgan" if simulator.output_spec.is_image else "mlp"
-    return family
-
-
-def build_models(config, simulator: Simulator) -> tuple[keras.Model, keras.Model]:
-    """(generator, encoder) for the simulator's output kind; call inside the strategy scope."""
-    family, spec, k = model_family(config, simulator), simulator.output_spec, simulator.num_latents
-    if family == "dcgan":
-        from simvae_tf.models import dcgan
-
-        if not spec.is_image or spec.shape[:2] != (dcgan.IMAGE_SIZE, dcgan.IMAGE_SIZE):
-            raise ConfigError(f"model.family='dcgan' needs 64x64 images, but {simulator.name!r} outputs "
-                              f"{spec.kind} of shape {spec.shape}; use model.family='mlp' or 'auto'")
-        channels = spec.shape[-1]
-        return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv,
-                                      config.model.stem_layers),
-                dcgan.build_encoder(channels, k, config.model.width, config.model.coord_conv))
-    if family == "mlp":
-        from simvae_tf.models import mlp
-
-        return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth),
-                mlp.build_encoder(spec.shape, k, config.model.width, config.model.depth))
-    raise ConfigError(f"model.family={family!r} unknown; use 'auto', 'dcgan' or 'mlp'")
-
-
-def split_posterior(posterior: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    mean, log_std = tf.split(posterior, 2, axis=-1)
-    return mean, log_std
+from simvae_tf.errors import ConfigError, NonFiniteLossError
+from simvae_tf.models import split_posterior
 
 
 class InverseModel(keras.Model):
@@ -300,3 +234,69 @@ def restore_weights(model: keras.Model, checkpoint_dir: str, what: str, path: tu
     except AssertionError as e:
         raise ConfigError(f"{what} checkpoint {latest} does not fit the model ({str(e).splitlines()[0]}); "
                          "was the workdir trained with another config?") from None
+
+
+# -- the two stages of a run --------------------------------------------------------------------
+STAGES = ("stage1", "stage2")
+# Where each stage's trained network sits in its checkpoint.
+TRAINED_NETWORK_PATH = {"stage1": ("model",), "stage2": ("model", "encoder")}
+
+
+def checkpoint_dir(root: str, stage: str) -> str:
+    return os.path.join(root, "checkpoints", stage)
+
+
+def make_optimizer(stage_config) -> keras.optimizers.Optimizer:
+    learning_rate = stage_config.learning_rate
+    if stage_config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=stage_config.steps)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def train_generator(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:
+    """Stage 1: fits G(z) ~ S(z) on `make_data(start_batch)` ((z, x) batches)."""
+    generator = pair.generator
+    with strategy.scope():
+        generator.compile(optimizer=make_optimizer(config.stage1), loss=losses.Discrepancy(pair.output_spec.kind))
+        generator.optimizer.build(generator.trainable_variables)
+    if verbose:
+        print(f"stage 1: fitting the generator G(z) ~ S(z) ({config.stage1.steps} steps)", flush=True)
+    return run_stage("stage1", generator, config.stage1, checkpoint_dir(root, "stage1"), make_data, writer,
+                     summary_fn=summary_fn, verbose=verbose)
+
+
+def inverse_model(pair, config, strategy) -> InverseModel:
+    with strategy.scope():
+        return InverseModel(pair.encoder, pair.generator, pair.output_spec.kind, config.stage2.kl_weight,
+                            seed=config.seed, latent_weight=config.stage2.latent_weight)
+
+
+def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:
+    """Stage 2: fits E through the frozen stage-1 generator on `make_data(start_batch)`."""
+    restore_network(pair.generator, root, "stage1")
+    model = inverse_model(pair, config, strategy)
+    with strategy.scope():
+        model.compile(optimizer=make_optimizer(config.stage2))
+        model.optimizer.build(pair.encoder.trainable_variables)
+    if verbose:
+        latent_term = (f" + the simulated-latent term (weight {config.stage2.latent_weight:g})"
+                       if config.stage2.latent_weight > 0 else "")
+        print(f"stage 2: fitting the encoder through the frozen generator{latent_term} "
+              f"({config.stage2.steps} steps)", flush=True)
+    return run_stage("stage2", model, config.stage2, checkpoint_dir(root, "stage2"), make_data, writer,
+                     summary_fn=summary_fn, verbose=verbose)
+
+
+def restore_network(network: keras.Model, root: str, stage: str) -> None:
+    what = {"stage1": "stage-1 generator", "stage2": "stage-2 encoder"}[stage]
+    restore_weights(network, checkpoint_dir(root, stage), what, path=TRAINED_NETWORK_PATH[stage])
+
+
+def restore_pair(pair, root: str) -> None:
+    """Loads both stages' final weights into the pair (for evaluation and export)."""
+    restore_network(pair.generator, root, "stage1")
+    restore_network(pair.encoder, root, "stage2")
+
+
+def is_trained(config, root: str) -> bool:
+    return all(stage_is_complete(config[stage], checkpoint_dir(root, stage)) for stage in STAGES)

@@ -28,12 +28,11 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from simvae_tf.errors import SimulatorSetupError  # noqa: F401  (raised by simulators; part of the contract)
+
 OUTPUT_KINDS = ("binary_image", "image", "signal")
 
 
-class SimulatorSetupError(Exception):
-    """The simulator cannot run here (a missing library, a bad data file): the user must fix
-    their set-up. Raised as is, never wrapped, so the CLI shows its one-line fix."""
 LATENT_SCALES = ("linear", "log")
 
 
@@ -139,6 +138,30 @@ class Simulator(abc.ABC):
         del z
         return {}
 
+    # -- optional descriptions (read by evaluation, figures, export and invert) ---------
+    # Indices of the latents that MIG averages over; None: all (dSprites leaves shape out).
+    mig_factors: ClassVar[Sequence[int] | None] = None
+    # Where the observations come from, as named in logs and metrics.json (dSprites:
+    # "official:<path>" or "procedural").
+    source: str = "simulator"
+    # Signals: the sampling axis of the first output dimension, in Hz or in s (at most one;
+    # recorded in the export so that `invert` can resample measured data onto it), and the
+    # names of the channels of an (N, C) output.
+    frequencies_hz: ClassVar[np.ndarray | None] = None
+    times_s: ClassVar[np.ndarray | None] = None
+    channels: ClassVar[Sequence[str] | None] = None
+
+    def validity_mask(self, z: np.ndarray) -> np.ndarray:
+        """Which latent vectors [n, K] lie where `derived_quantities` are meaningful (RLC:
+        the paper's f0 < 10 kHz, Q < 4 region); [n] bool. All of them by default."""
+        return np.ones(len(z), dtype=bool)
+
+    def signal_axes(self) -> dict[str, object]:
+        """The declared signal descriptions (`frequencies_hz`, `times_s`, `channels`) that
+        are set, by name: what the export records beside the models."""
+        return {name: getattr(self, name) for name in ("frequencies_hz", "times_s", "channels")
+                if getattr(self, name) is not None}
+
     # -- conveniences ---------------------------------------------------------------------
     @property
     def latent_names(self) -> list[str]:
@@ -159,7 +182,9 @@ class Simulator(abc.ABC):
 
 
 # -- normalisation: physical units <-> the networks' [-1, 1] ---------------------------------
-def _bounds(latents: Sequence[Latent]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def latent_bounds(latents: Sequence[Latent]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, is_log) per latent in the coordinates the map is affine in (log value
+    for log-scale latents)."""
     is_log = np.array([latent.scale == "log" for latent in latents])
     low = np.array([math.log(l.low) if l.scale == "log" else l.low for l in latents])
     high = np.array([math.log(l.high) if l.scale == "log" else l.high for l in latents])
@@ -168,14 +193,14 @@ def _bounds(latents: Sequence[Latent]) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def from_unit_interval(latents: Sequence[Latent], u: np.ndarray) -> np.ndarray:
     """Maps u in [0, 1]^K to physical units (uniform, or log-uniform for log latents)."""
-    low, high, is_log = _bounds(latents)
+    low, high, is_log = latent_bounds(latents)
     v = low + np.asarray(u, dtype=np.float64) * (high - low)
     return np.where(is_log, np.exp(v), v)
 
 
 def normalize(latents: Sequence[Latent], z: np.ndarray) -> np.ndarray:
     """Physical units -> [-1, 1] (linear in value, or in log value for log latents)."""
-    low, high, is_log = _bounds(latents)
+    low, high, is_log = latent_bounds(latents)
     z = np.asarray(z, dtype=np.float64)
     v = np.where(is_log, np.log(np.where(is_log, np.maximum(z, 1e-300), 1.0)), z)
     return (2.0 * (v - low) / (high - low) - 1.0).astype(np.float32)
@@ -183,12 +208,12 @@ def normalize(latents: Sequence[Latent], z: np.ndarray) -> np.ndarray:
 
 def denormalize(latents: Sequence[Latent], u: np.ndarray) -> np.ndarray:
     """[-1, 1] -> physical units; the inverse of `normalize`."""
-    low, high, is_log = _bounds(latents)
+    low, high, is_log = latent_bounds(latents)
     v = low + (np.asarray(u, dtype=np.float64) + 1.0) * 0.5 * (high - low)
     return np.where(is_log, np.exp(v), v)
 
 
 def normalization_constants(latents: Sequence[Latent]) -> dict[str, np.ndarray]:
     """The same affine/log map as arrays, for the exported TF graphs."""
-    low, high, is_log = _bounds(latents)
+    low, high, is_log = latent_bounds(latents)
     return {"low": low.astype(np.float32), "high": high.astype(np.float32), "is_log": is_log}

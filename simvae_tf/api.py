@@ -1,0 +1,234 @@
+"""The Python API: `get_config`, `fit`, `load`, and the `Run` that `fit` returns.
+
+    import simvae_tf as sv
+    config = sv.get_config("box")               # or "module:Class", a Simulator subclass, an instance
+    config.stage1.steps = 500
+    run = sv.fit("box", config=config, workdir="runs/mine")
+    run.metrics                                 # what metrics.json holds
+    post = run.posterior(x)                     # post.mean, post.std, post.sample(100, seed=0)
+    run.generate(z)                             # the surrogate G on physical latents
+    model = sv.load(run.export_dir)             # SavedModels + metadata alone
+
+`fit` is what `python -m simvae_tf.main` runs: the same seeding and op determinism, config
+checks, resume, refusal of a workdir holding another run, progress lines and TensorBoard.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from simvae_tf import config as config_lib
+from simvae_tf import simulators
+from simvae_tf.errors import ConfigError
+from simvae_tf.posterior import Posterior
+from simvae_tf.simulators import SimulatorLike
+from simvae_tf.workdir import Workdir, default_workdir
+
+MODES = ("all", "train", "evaluate", "export")
+get_config = config_lib.get_config
+
+
+class Run:
+    """One run in one workdir: its simulator, data, trained pair, metrics and export."""
+
+    def __init__(self, sim: SimulatorLike, config, workdir: str, strategy, verbose: int = 1):
+        from simvae_tf.training_data import TrainingData
+
+        self.sim_name = simulators.name_of(sim)
+        self.config = config
+        self.strategy = strategy
+        self.verbose = verbose
+        self.workdir = Workdir(workdir)
+        self.simulator = simulators.make(sim, config.simulator.to_dict())
+        self.data = TrainingData(self.simulator, config, self.workdir.root, verbose)
+        self._pair = None
+        self._restored = False
+
+    def __repr__(self) -> str:
+        return f"Run({self.sim_name!r}, workdir={self.workdir.root!r})"
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def export_dir(self) -> str:
+        return self.workdir.export_dir
+
+    @property
+    def metrics(self) -> dict:
+        return self.workdir.read_metrics()
+
+    def is_trained(self) -> bool:
+        from simvae_tf import training
+
+        return training.is_trained(self.config, self.workdir.root)
+
+    def is_complete(self) -> bool:
+        return self.workdir.is_complete(self.is_trained())
+
+    @property
+    def pair(self):
+        """The run's generator and encoder (`pair.TrainedPair`), built in the strategy scope."""
+        if self._pair is None:
+            from simvae_tf.models import build_models
+            from simvae_tf.pair import TrainedPair
+
+            with self.strategy.scope():
+                generator, encoder = build_models(self.config, self.simulator)
+            self._pair = TrainedPair(generator, encoder, self.simulator, self.data.scaler())
+        return self._pair
+
+    def trained_pair(self):
+        """The pair with both stages' final weights (restored once from the checkpoints)."""
+        if not self._restored:
+            from simvae_tf import training
+
+            if not self.is_trained():
+                raise ConfigError(f"training in {self.workdir.root} is not complete; finish it with "
+                                  "sv.fit(..., mode='train') or --mode=train (it resumes)")
+            training.restore_pair(self.pair, self.workdir.root)
+            self._restored = True
+        return self.pair
+
+    # -- the steps -----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Runs the simulator once (a missing library or bad data file is reported before
+        anything is written), then records the run in its workdir."""
+        from simvae_tf import data
+
+        data.simulate_batch(self.simulator, self.config.seed, "probe", 0, 2)
+        self.workdir.record(self.sim_name, self.simulator, self.config)
+
+    def train(self) -> dict:
+        """Both stages, each resuming from its last checkpoint; records their final losses."""
+        from simvae_tf import training
+        from simvae_tf.evaluation import plots
+
+        def summaries(stage):
+            def write(step):
+                z, x = self.data.figure_samples()
+                self.workdir.write_images(stage, step, plots.training_summaries(self.simulator, self.pair, z, x, stage))
+            return write
+
+        root = self.workdir.root
+        results = {"stage1": training.train_generator(
+            self.pair, self.config, root, self.strategy, self.data.stage1_dataset,
+            self.workdir.writer("stage1", self.config), summaries("stage1"), self.verbose)}
+        results["stage2"] = training.train_encoder(
+            self.pair, self.config, root, self.strategy, self.data.stage2_dataset,
+            self.workdir.writer("stage2"), summaries("stage2"), self.verbose)
+        self._restored = False  # the encoder in memory is the last step's; evaluation restores
+        self.workdir.record_training(results)
+        return results
+
+    def evaluate(self, scorers=None) -> dict:
+        """Runs the named scorers (all by default), writes metrics.json and figures/."""
+        from simvae_tf import evaluation, figures
+
+        pair = self.trained_pair()
+        started = time.time()
+        results, figs = evaluation.evaluate(self.simulator, pair, self.config.eval, self.config.seed, scorers)
+        results["evaluation_seconds"] = round(time.time() - started, 1)
+        for name, figure in figs.items():
+            self.workdir.save_figure(name, figures.to_png(figure))
+        self.workdir.update_metrics(results)
+        return results
+
+    def export(self) -> str:
+        from simvae_tf import export
+
+        return export.export_pair(self.trained_pair(), self.export_dir,
+                                  extra_metadata={"sim": self.sim_name,
+                                                  "simulator_options": self.config.simulator.to_dict()})
+
+    # -- using the trained pair ----------------------------------------------------------------
+    def posterior(self, x) -> Posterior:
+        """q(z | x) for observations x [B, *output shape] (physical units)."""
+        return self.trained_pair().posterior(x)
+
+    def generate(self, z):
+        """The surrogate G: physical latents [B, K] -> observations [B, *output shape]."""
+        return self.trained_pair().generate(z)
+
+
+def _check_workers(sim: SimulatorLike, config) -> None:
+    """Worker processes re-import the simulator's class by module: one defined in a
+    notebook cell or an interactive session (module __main__) cannot be found there."""
+    if config.data.num_workers > 0 and not isinstance(sim, str):
+        cls = simulators.resolve_class(sim)
+        if cls.__module__ == "__main__":
+            raise ConfigError(f"data.num_workers={config.data.num_workers} needs a simulator importable by worker "
+                              f"processes, but {cls.__qualname__} is defined in __main__ (a notebook or script); "
+                              "set config.data.num_workers = 0 or move the class into a .py module")
+
+
+def _make_strategy(strategy):
+    from simvae_tf import strategies
+
+    return strategies.make_strategy(strategy) if isinstance(strategy, str) else strategy
+
+
+def summary_line(results: dict) -> str:
+    r2 = results["stage2"]["r2_per_latent"]
+    parts = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=n/a" for k, v in r2.items())
+    return (f"Evaluation ({results['eval_samples']} samples, source {results['data_source']}): "
+            f"latent R^2 [{parts}]; MIG {results['stage2']['mig']:.3f} "
+            f"(ground truth {results['ground_truth']['mig']:.3f})")
+
+
+def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="auto", mode: str = "all",
+        verbose: int | None = None) -> Run:
+    """Trains what is missing, evaluates and exports (mode="all"); "train", "evaluate" or
+    "export" runs that part. `sim`: a built-in name, "module:Class", a Simulator subclass or
+    an instance; `config`: default `get_config(sim)`; `workdir`: default runs/<sim>;
+    `strategy`: auto, mirrored, multiworker, default, or a tf.distribute.Strategy."""
+    if mode not in MODES:
+        raise ConfigError(f"--mode={mode!r} unknown; use one of {', '.join(MODES)}")
+    config = get_config(sim) if config is None else config
+    config_lib.validate(config)
+    _check_workers(sim, config)
+    workdir = workdir or default_workdir(simulators.name_of(sim))
+    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+
+    import keras
+    import tensorflow as tf
+
+    from simvae_tf import strategies
+
+    tf.config.experimental.enable_op_determinism()
+    distribution = _make_strategy(strategy)
+    strategies.check_batch_divides(config, distribution)
+    run = Run(sim, config, workdir, distribution, verbose)
+    say = print if verbose else (lambda *a, **k: None)
+    say(f"simvae_tf: sim={run.sim_name} mode={mode} workdir={run.workdir.root} "
+        f"replicas={distribution.num_replicas_in_sync} data={run.simulator.source}", flush=True)
+    if mode in ("evaluate", "export") and not run.workdir.holds_run():
+        raise ConfigError(f"--mode={mode} needs a trained run, but --workdir={run.workdir.root} holds none; "
+                          "run --mode=all (or --mode=train) there first")
+    run.prepare()
+    if mode in ("evaluate", "export") and not run.is_trained():
+        raise ConfigError(f"--mode={mode} needs a trained run, but training in {run.workdir.root} is not "
+                          "complete; finish it with --mode=train (it resumes)")
+    keras.utils.set_random_seed(config.seed)
+    started = time.time()
+    if mode == "all" and run.is_complete():
+        say(f"Run in {run.workdir.root} is already complete; nothing to do "
+            "(--mode=evaluate re-evaluates, --mode=export re-exports, a new --workdir trains anew).", flush=True)
+        return run
+    if mode in ("all", "train"):
+        run.train()
+    if mode in ("all", "evaluate"):
+        say(summary_line(run.evaluate()), flush=True)
+    if mode in ("all", "export"):
+        run.export()
+    say(f"Done in {time.time() - started:.0f}s. Results in {run.workdir.root}: metrics.json, figures/, export/, "
+        f"TensorBoard: tensorboard --logdir {run.workdir.path('tensorboard')}", flush=True)
+    return run
+
+
+def load(export_dir: str):
+    """A trained export (WORKDIR/export) as an `export.ExportedPair`: `posterior(x)`,
+    `generate(z)`, `latents`, from the SavedModels and metadata alone."""
+    from simvae_tf import export
+
+    return export.load(os.fspath(export_dir))

@@ -1,0 +1,127 @@
+"""Configs: which file configures a simulator, loading one into a ConfigDict, and the
+checks of the keys every simulator shares.
+
+The shipped files are `configs/<sim>.py` in a source tree, installed as the package
+`simvae_tf_configs` (so a wheel install finds them from any folder); a simulator of your
+own gets `custom.py` (the shared defaults). Config files are Python and are executed:
+only load files you trust.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+
+from simvae_tf.errors import ConfigError
+from simvae_tf.simulators import BUILTIN, SimulatorLike, name_of
+
+CUSTOM_CONFIG = "custom.py"
+
+
+def config_dir() -> str:
+    """The folder of the shipped configs, wherever simvae_tf is installed."""
+    spec = importlib.util.find_spec("simvae_tf_configs")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the package simvae_tf_configs (the shipped configs/) is not installed; reinstall "
+                          "simvae_tf (pip install .), or pass --config=PATH/TO/configs/<sim>.py")
+    return os.path.abspath(list(spec.submodule_search_locations)[0])
+
+
+def default_config_file(sim: SimulatorLike) -> str:
+    """configs/<name>.py for a built-in simulator, configs/custom.py for any other."""
+    name = name_of(sim)
+    if isinstance(sim, str) and ":" not in sim and sim not in BUILTIN:
+        raise ConfigError(f"--sim={sim!r} is not a built-in simulator; use one of {', '.join(BUILTIN)} "
+                          "or a path module:Class to your own Simulator subclass")
+    path = os.path.join(config_dir(), f"{name}.py" if name in BUILTIN else CUSTOM_CONFIG)
+    if not os.path.exists(path):
+        raise ConfigError(f"default config {path} not found (simvae_tf installed without its configs); "
+                          "pass --config=PATH/TO/configs/<sim>.py")
+    return path
+
+
+def get_config(sim: SimulatorLike, variant: str | None = None):
+    """The ConfigDict the CLI would use for `sim` (a built-in name, "module:Class", a
+    Simulator subclass or an instance); `variant="gpu"` for the paper-scale variant."""
+    return load_config_file(default_config_file(sim), variant)
+
+
+def load_config_file(path: str, variant: str | None = None):
+    """Runs a config file's `get_config([variant])`; any failure inside it is a one-line
+    ConfigError naming the file and line."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"--config={path} does not exist; pass an existing configs/<sim>.py")
+    module_name = f"_simvae_tf_config_{abs(hash(os.path.abspath(path)))}"
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not callable(getattr(module, "get_config", None)):
+            raise ConfigError(f"--config={path} defines no get_config(); see configs/custom.py for the shape")
+        takes_variant = bool(inspect.signature(module.get_config).parameters)
+        if variant is not None and not takes_variant:
+            raise ConfigError(f"--config={path}:{variant}: this file's get_config() takes no variant; drop ':{variant}'")
+        return module.get_config(variant) if variant is not None else module.get_config()
+    except ConfigError:
+        raise
+    except Exception as e:  # the file is the user's: report where it failed, in one line
+        raise config_file_error(path, e) from None
+    finally:
+        sys.modules.pop(module_name, None)
+
+
+def config_file_error(path: str, error: BaseException) -> ConfigError:
+    """`--config=FILE line N: Type: message` for an exception raised by a config file."""
+    if isinstance(error, SyntaxError):
+        line, message = error.lineno, error.msg
+    else:
+        frames = [f for f in traceback.extract_tb(error.__traceback__)
+                  if os.path.abspath(f.filename) == os.path.abspath(path)]
+        line, message = (frames[-1].lineno if frames else None), str(error).splitlines()[0] if str(error) else ""
+    where = f" line {line}" if line else ""
+    return ConfigError(f"--config={path}{where}: {type(error).__name__}: {message}; fix the config file")
+
+
+def _check(condition: bool, key: str, value, requirement: str) -> None:
+    if not condition:
+        raise ConfigError(f"--config.{key}={value!r} is invalid: it must be {requirement}")
+
+
+def _get(config, dotted: str):
+    value = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def validate(config) -> None:
+    """Type and range checks of the keys every simulator shares."""
+    def positive_int(key):
+        value = _get(config, key)
+        _check(isinstance(value, int) and not isinstance(value, bool) and value > 0, key, value, "a positive integer")
+
+    def non_negative(key, kind=int):
+        value = _get(config, key)
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and
+               (kind is float or isinstance(value, int)), key, value, f"a non-negative {kind.__name__}")
+
+    for key in ("batch_size", "model.width", "model.depth", "stage1.steps", "stage2.steps", "stage1.steps_per_loop",
+                "stage2.steps_per_loop", "stage1.summaries_every", "stage2.summaries_every", "eval.num_samples",
+                "eval.num_bins", "eval.num_figure_samples"):
+        positive_int(key)
+    for key in ("stage1.learning_rate", "stage2.learning_rate"):
+        value = _get(config, key)
+        _check(isinstance(value, (int, float)) and value > 0, key, value, "a positive number (Adam's step size)")
+    non_negative("stage2.kl_weight", float)
+    non_negative("stage2.latent_weight", float)
+    non_negative("model.stem_layers")
+    non_negative("data.num_workers")
+    non_negative("data.cache_size")
+    _check(config.model.family in ("auto", "dcgan", "mlp"), "model.family", config.model.family,
+           "one of 'auto', 'dcgan', 'mlp'")
+    for stage in ("stage1", "stage2"):
+        schedule = config[stage].lr_schedule
+        _check(schedule in ("constant", "cosine"), f"{stage}.lr_schedule", schedule, "'constant' or 'cosine'")

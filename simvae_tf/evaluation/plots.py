@@ -1,0 +1,76 @@
+"""The evaluation's figures from a simulator and a pair (figs. 1 and 2, also drawn as
+TensorBoard summaries during training) and from metrics (figs. 3 and 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from simvae_tf import data, figures
+from simvae_tf.simulators import base
+
+
+def _signal_kwargs(simulator: base.Simulator) -> dict:
+    axis = simulator.frequencies_hz
+    return {"axis_values": axis, "log_axis": axis is not None, "channel_names": simulator.channels}
+
+
+def comparison_figure(simulator: base.Simulator, pair, z: np.ndarray, x: np.ndarray, with_encoder: bool) -> Figure:
+    """Fig. 1: S(z) and G(z) for fixed samples; with the encoder also S(E(x)) and G(E(x))."""
+    rows = [x, pair.generate(z)]
+    if with_encoder:
+        z_hat = pair.posterior(x).clipped_mean()
+        rows += [data.simulate_checked(simulator, z_hat), pair.generate(z_hat)]
+    return figures.comparison_figure(rows, simulator.output_spec.is_image,
+                                     f"{simulator.name}: simulator vs generator", **_signal_kwargs(simulator))
+
+
+def traversal_figure(simulator: base.Simulator, pair, z0: np.ndarray, num_steps: int = 7) -> Figure:
+    """Fig. 2: G along each latent's range, the others held at z0 [1, K]."""
+    base_u = base.normalize(simulator.latents, z0[:1])[0]
+    steps = np.linspace(-1.0, 1.0, num_steps)
+    k = simulator.num_latents
+    u = np.repeat(base_u[None, None], k, 0).repeat(num_steps, 1)
+    for i in range(k):
+        u[i, :, i] = steps
+    values = base.denormalize(simulator.latents, u.reshape(-1, k)).reshape(k, num_steps, k)
+    outputs = pair.generate(values.reshape(-1, k)).reshape((k, num_steps) + simulator.output_spec.shape)
+    latent_values = np.stack([values[i, :, i] for i in range(k)])
+    return figures.traversal_figure(outputs, simulator.latent_names, latent_values, simulator.output_spec.is_image,
+                                    f"{simulator.name}: generator latent traversals", **_signal_kwargs(simulator))
+
+
+def training_summaries(simulator: base.Simulator, pair, z: np.ndarray, x: np.ndarray, stage: str) -> dict[str, bytes]:
+    """The image summaries of a training stage, as PNG bytes."""
+    return {"comparison": figures.to_png(comparison_figure(simulator, pair, z, x, with_encoder=stage != "stage1")),
+            "traversals": figures.to_png(traversal_figure(simulator, pair, z))}
+
+
+def mim_figure(model_mim: np.ndarray, truth_mim: np.ndarray, names, truth_label: str) -> Figure:
+    figure = Figure(figsize=(9, 4.2), dpi=80)
+    axes = figure.subplots(1, 2)
+    for ax, matrix, title in ((axes[0], model_mim, "MIM(Z, V): model"), (axes[1], truth_mim, truth_label)):
+        image = ax.imshow(np.nan_to_num(matrix), vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("factor V")
+        ax.set_ylabel("latent Z" if ax is axes[0] else "V-bar / V")
+        ax.set_title(title, fontsize=8)
+        figure.colorbar(image, ax=ax, fraction=0.046)
+    figure.tight_layout()
+    return figure
+
+
+def derived_figure(points: dict, fits: dict) -> Figure:
+    figure = Figure(figsize=(4 * len(points), 3.8), dpi=80)
+    axes = np.atleast_1d(figure.subplots(1, len(points)))
+    for ax, (name, (v, z)) in zip(axes, points.items()):
+        ax.scatter(v, z, s=3, alpha=0.5)
+        lims = [min(v.min(), z.min()), max(v.max(), z.max())]
+        ax.plot(lims, lims, "k--", linewidth=0.8)
+        fit = fits[name]
+        ax.set_title(f"{name}: slope {fit['slope']:.3f}, R^2 {fit['r2']:.4f}", fontsize=8)
+        ax.set_xlabel(f"{name} from V (simulator input)")
+        ax.set_ylabel(f"{name} from Z (encoder)")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,70 @@
+"""A trained pair in memory: the generator G and encoder E of one run, with the
+simulator's latents and the output standardisation.
+
+It offers the interface of a loaded export (`export.ExportedPair`): `latents`,
+`output_spec`, `posterior(x)`, `generate(z)` and `discrepancy(z, x)`, all in the
+simulator's physical units, so one evaluation and one `invert` serve both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simvae_tf import data
+from simvae_tf.posterior import Posterior
+from simvae_tf.simulators import base
+
+BATCH_SIZE = 256
+
+
+class TrainedPair:
+    def __init__(self, generator, encoder, simulator: base.Simulator, scaler: data.OutputScaler):
+        self.generator = generator
+        self.encoder = encoder
+        self.simulator = simulator
+        self.scaler = scaler
+
+    @property
+    def latents(self) -> tuple[base.Latent, ...]:
+        return tuple(self.simulator.latents)
+
+    @property
+    def latent_names(self) -> list[str]:
+        return self.simulator.latent_names
+
+    @property
+    def output_spec(self) -> base.OutputSpec:
+        return self.simulator.output_spec
+
+    def to_model_space(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.scaler.mean) / self.scaler.std  # identity scaler for images
+
+    def predict_raw(self, z: np.ndarray) -> np.ndarray:
+        """The generator's raw prediction (logits for images) at physical latents."""
+        return self.generator.predict(base.normalize(self.simulator.latents, z), batch_size=BATCH_SIZE, verbose=0)
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        """The surrogate G in physical units: latents [n, K] -> observations [n, ...]."""
+        from simvae_tf import losses
+
+        prediction = self.predict_raw(np.asarray(z))
+        out = np.asarray(losses.prediction_to_output(self.output_spec.kind, prediction))
+        return out * self.scaler.std + self.scaler.mean  # identity scaler for images
+
+    def discrepancy(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """D[x, G(z)] per example, the stage-1 loss (latents in physical units)."""
+        from simvae_tf import losses
+
+        return np.asarray(losses.per_example_discrepancy(self.output_spec.kind, self.to_model_space(x),
+                                                         self.predict_raw(np.asarray(z))))
+
+    def posterior(self, x: np.ndarray) -> Posterior:
+        """q(z | x) of a batch of observations [B, *output shape]."""
+        from simvae_tf.models import split_posterior
+
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.output_spec.shape:
+            raise ValueError(f"x has shape {x.shape}; expected a batch [B, {', '.join(map(str, self.output_spec.shape))}]")
+        raw = self.encoder.predict(self.to_model_space(x).astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
+        mean, log_std = split_posterior(raw)
+        return Posterior(self.latents, np.asarray(mean), np.asarray(log_std))

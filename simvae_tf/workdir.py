@@ -1,0 +1,154 @@
+"""The workdir of one run: its layout, the record of what was trained there (and the
+refusal of anything else), the metrics file, TensorBoard writers and saved figures.
+
+Layout:
+  config.json              the config, simulator and package version of the run
+  output_scaler.json       standardisation of signal outputs (training_data)
+  checkpoints/stage{1,2}/  tf.train checkpoints, resume points (training owns them)
+  tensorboard/{stage1,stage2,evaluation}/
+  data/                    materialised simulator samples (data.cache_size > 0)
+  figures/*.png            paper figs. 1, 2 (and 3, 4 where they apply)
+  metrics.json             losses and evaluation metrics
+  export/                  SavedModels and metadata.json (export owns them)
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+
+import simvae_tf
+from simvae_tf import defaults
+from simvae_tf.errors import ConfigError
+from simvae_tf.files import atomic_write, read_json, write_json
+
+CONFIG_RECORD = "config.json"
+METRICS = "metrics.json"
+# Config blocks that may change between runs in one workdir (they do not change what was
+# trained); any other difference is refused.
+MUTABLE_CONFIG_BLOCKS = ("eval",)
+
+
+def default_workdir(sim_name: str) -> str:
+    """runs/<sim> under the current folder (module:Class as module.Class)."""
+    return os.path.join("runs", sim_name.replace(":", ".").replace("/", "_"))
+
+
+def config_differences(old: dict, new: dict, defaults_: dict, prefix: str = "") -> list[str]:
+    """Differences between a workdir's config and the current one. A key that a newer
+    simvae_tf added is no difference while it holds its default (the old behaviour)."""
+    differences = []
+    for key in sorted(set(old) | set(new)):
+        name = f"{prefix}{key}"
+        if prefix == "" and key in MUTABLE_CONFIG_BLOCKS:
+            continue
+        if key not in old and key in defaults_ and new.get(key) == defaults_[key]:
+            continue
+        # A workdir without a newer key ran with its default.
+        a, b = old.get(key, defaults_.get(key, "<missing>")), new.get(key, "<missing>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            nested = defaults_.get(key) if isinstance(defaults_.get(key), dict) else {}
+            differences += config_differences(a, b, nested, name + ".")
+        elif a != b:
+            differences.append(f"{name}: {a!r} in the workdir, {b!r} now")
+    return differences
+
+
+def constructor_defaults(cls) -> dict:
+    """A simulator's option defaults: a workdir whose config predates an option ran with them."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+class Workdir:
+    def __init__(self, path: str):
+        self.root = os.path.abspath(path)
+        self._writers = {}
+
+    def __repr__(self) -> str:
+        return f"Workdir({self.root})"
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    @property
+    def export_dir(self) -> str:
+        return self.path("export")
+
+    def holds_run(self) -> bool:
+        return os.path.exists(self.path(CONFIG_RECORD))
+
+    def is_complete(self, trained: bool) -> bool:
+        """Trained (as training reports), evaluated and exported."""
+        return trained and os.path.exists(self.path(METRICS)) and os.path.exists(self.path("export", "metadata.json"))
+
+    # -- the run's record ----------------------------------------------------------------------
+    def record(self, sim_name: str, simulator, config) -> None:
+        """Creates the workdir, or checks that the run in it used the same setup; refuses a
+        file, a non-empty folder that is no workdir, and a workdir of another run."""
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise ConfigError(f"--workdir={self.root} is a file; pass a directory path")
+        record = {"sim": sim_name, "simulator": simulator.describe(), "config": config.to_dict(),
+                  "simvae_tf_version": simvae_tf.__version__}
+        if self.holds_run():
+            old = read_json(self.path(CONFIG_RECORD))
+            differences = []
+            if old.get("sim") != sim_name:
+                differences.append(f"sim: {old.get('sim')!r} in the workdir, {sim_name!r} now")
+            reference = {**defaults.base_config().to_dict(), "simulator": constructor_defaults(type(simulator))}
+            differences += config_differences(old.get("config", {}), json.loads(json.dumps(record["config"])),
+                                              reference)
+            if differences:
+                raise ConfigError(f"--workdir={self.root} holds a different run ({'; '.join(differences[:3])}"
+                                  f"{'; ...' if len(differences) > 3 else ''}); use a new --workdir or the same config")
+        elif os.path.isdir(self.root) and os.listdir(self.root):
+            raise ConfigError(f"--workdir={self.root} is a non-empty folder that holds no simvae_tf run (no "
+                              f"{CONFIG_RECORD}); pass a new or empty folder so nothing is written among your files")
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            write_json(self.path(CONFIG_RECORD), record)
+        except OSError as e:
+            raise ConfigError(f"--workdir={self.root} is not writable ({e.strerror}); pass a writable directory") from None
+
+    # -- metrics.json --------------------------------------------------------------------------
+    def read_metrics(self) -> dict:
+        return read_json(self.path(METRICS)) if os.path.exists(self.path(METRICS)) else {}
+
+    def update_metrics(self, results: dict) -> None:
+        """Merges top-level blocks into metrics.json (atomically)."""
+        write_json(self.path(METRICS), {**self.read_metrics(), **results})
+
+    def record_training(self, logs_by_stage: dict) -> None:
+        metrics = self.read_metrics()
+        for stage, logs in logs_by_stage.items():
+            if logs:
+                metrics.setdefault("training", {})[stage] = logs
+        write_json(self.path(METRICS), metrics)
+
+    # -- TensorBoard and figures ---------------------------------------------------------------
+    def writer(self, name: str, config=None):
+        """The summary writer of tensorboard/<name>; the first stage1 writer records the config."""
+        import tensorflow as tf
+
+        if name not in self._writers:
+            self._writers[name] = tf.summary.create_file_writer(self.path("tensorboard", name))
+            if name == "stage1" and config is not None:  # the config as text, once per run
+                with self._writers[name].as_default(step=0):
+                    tf.summary.text("config", "```\n" + json.dumps(config.to_dict(), indent=2) + "\n```")
+        return self._writers[name]
+
+    def write_images(self, writer_name: str, step: int, pngs: dict[str, bytes]) -> None:
+        import tensorflow as tf
+
+        with self.writer(writer_name).as_default(step=step):
+            for name, png in pngs.items():
+                tf.summary.image(name, tf.image.decode_png(png, channels=4)[None])
+
+    def save_figure(self, name: str, png: bytes) -> str:
+        """figures/<name>.png (atomically) and the same image in tensorboard/evaluation."""
+        os.makedirs(self.path("figures"), exist_ok=True)
+        path = self.path("figures", f"{name}.png")
+        atomic_write(path, lambda f: f.write(png))
+        self.write_images("evaluation", 0, {name: png})
+        return path
