@@ -20,7 +20,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from simvae_tf import data, losses, simulators, training  # noqa: E402
+from simvae_tf import data, losses, models, simulators, training  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -50,7 +50,7 @@ def main() -> None:
     config = __import__("simvae_tf.defaults", fromlist=["x"]).base_config()
     config.model.width = args.width
     sim = simulators.make(args.sim)
-    generator, encoder = training.build_models(config, sim)
+    generator, encoder = models.build_models(config, sim)
     kind = sim.output_spec.kind
     generator.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.Discrepancy(kind))
     inverse = training.InverseModel(encoder, generator, kind)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from simvae_tf import cli, simulators
+from simvae_tf import config as config_lib, simulators
 from simvae_tf.simulators import BUILTIN
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -22,7 +22,7 @@ def load(name):
 @pytest.mark.parametrize("variant", ["cpu", "gpu"])
 def test_config_variants_are_valid(name, variant):
     config = load(name).get_config(variant)
-    cli.validate_config(config)
+    config_lib.validate(config)
     assert config.stage1.steps % min(config.stage1.steps_per_loop, config.stage1.steps) == 0
     assert config.stage2.steps % min(config.stage2.steps_per_loop, config.stage2.steps) == 0
     simulators.resolve_class(name)  # the simulator exists for the config
@@ -38,4 +38,4 @@ def test_unknown_variant_names_the_file_and_the_choices():
 
 
 def test_custom_config_is_valid():
-    cli.validate_config(load("custom").get_config())
+    config_lib.validate(load("custom").get_config())

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from simvae_tf import data
-from simvae_tf.simulators import base
+from simvae_tf.simulators import base, invariance
 from simvae_tf.simulators.box import BoxSimulator
 from test_contract import Pulse
 
@@ -82,7 +82,7 @@ def test_latent_target_stream_pairs_x_with_every_equivalent_latent_vector():
         z = base.denormalize(sim.latents, np.asarray(targets[row]))
         np.testing.assert_array_equal(sim.simulate(z), np.repeat(np.asarray(x[row:row + 1]), 8, axis=0))
     box_z, _ = data.simulate_batch(BoxSimulator(), 0, "stage2", 0, 3)
-    box_targets = data.latent_targets_of(BoxSimulator(), box_z)
+    box_targets = invariance.latent_targets_of(BoxSimulator(), box_z)
     assert box_targets.shape == (3, 1, 4)
     np.testing.assert_allclose(box_targets[:, 0], box_z, atol=1e-6)  # no invariance: z itself
 

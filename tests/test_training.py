@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from simvae_tf import losses, training
+from simvae_tf import losses, models, strategies, training
 from simvae_tf.models import dcgan
 
 
@@ -123,7 +123,7 @@ def test_stage2_latent_term_is_logged_and_added_to_the_loss():
     model = ZeroNoiseInverse(encoder, generator, "image", latent_weight=2.0)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = model.evaluate(tf.data.Dataset.from_tensors((x, z[:, None, :])), verbose=0, return_dict=True)
-    mean, log_std = training.split_posterior(encoder(x))
+    mean, log_std = models.split_posterior(encoder(x))
     expected_nll = losses.nearest_target_gaussian_nll(z[:, None, :], mean, log_std).numpy().mean()
     assert logs["latent_nll"] == pytest.approx(expected_nll, rel=1e-5)
     assert logs["loss"] == pytest.approx(logs["reconstruction"] + 2.0 * expected_nll, rel=1e-5)
@@ -135,7 +135,7 @@ def test_stage2_loss_is_the_mean_per_example_discrepancy():
     model = ZeroNoiseInverse(encoder, generator, "image", kl_weight=0.0)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
-    mean, _ = training.split_posterior(encoder(x))
+    mean, _ = models.split_posterior(encoder(x))
     expected = losses.per_example_discrepancy("image", x, generator(mean, training=False)).numpy().mean()
     assert logs["reconstruction"] == pytest.approx(expected, rel=1e-5)
 
@@ -196,12 +196,12 @@ def test_loops_reject_uneven_split():
 def test_multiworker_without_tf_config_is_refused(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(training.ConfigError, match="needs the TF_CONFIG"):
-        training.make_strategy("multiworker")
+        strategies.make_strategy("multiworker")
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
     with pytest.raises(training.ConfigError, match="not a valid multi-worker config"):
-        training.make_strategy("multiworker")
+        strategies.make_strategy("multiworker")
     with pytest.raises(training.ConfigError, match="unknown; use one of"):
-        training.make_strategy("tpu")
+        strategies.make_strategy("tpu")
 
 
 def test_restore_weights_refuses_a_checkpoint_missing_model_variables(tmp_path):

@@ -98,13 +98,13 @@ def test_verbose_shows_the_traceback(tmp_path):
 def test_batch_size_must_divide_over_replicas():
     from ml_collections import ConfigDict
 
-    from simvae_tf import cli
+    from simvae_tf import errors, strategies
 
     class TwoReplicas:
         num_replicas_in_sync = 2
 
-    with pytest.raises(cli.UsageError, match="batch_size=7 does not divide over 2 replicas; use a multiple of 2"):
-        cli.check_batch_divides(ConfigDict({"batch_size": 7}), TwoReplicas())
+    with pytest.raises(errors.ConfigError, match="batch_size=7 does not divide over 2 replicas; use a multiple of 2"):
+        strategies.check_batch_divides(ConfigDict({"batch_size": 7}), TwoReplicas())
 
 
 def test_not_an_export_directory(tmp_path):
