@@ -1,0 +1,89 @@
+"""What a run shows: the table printed on stdout, and one figure per input comparing it
+with its re-renderings G(E(x)) and S(E(x))."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from simvae_tf.invert.images import thumbnail
+from simvae_tf.invert.inputs import Observation
+from simvae_tf.invert.spec import ExportSpec
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def format_report(results: dict, output_dir: str) -> str:
+    """What the command line prints: per input the posterior table, derived quantities and
+    warnings; then the notes and what was written."""
+    lines = []
+    for entry in results["inputs"]:
+        lines.append(f"{entry['name']}  ({os.path.basename(entry['source'])}: {'; '.join(entry['preprocessing'])})")
+        rows = [("latent", "mean", "std", "unit", "range")]
+        for latent in results["latents"]:
+            p = entry["posterior"][latent["name"]]
+            rows.append((latent["name"], _number(p["mean"]), _number(p["std"]), latent["unit"] or "-",
+                         f"[{_number(latent['low'])}, {_number(latent['high'])}]" +
+                         (" log" if latent["scale"] == "log" else "")))
+        widths = [max(len(row[c]) for row in rows) for c in range(5)]
+        for row in rows:
+            lines.append("  " + "  ".join([row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]),
+                                           row[3].ljust(widths[3]), row[4]]).rstrip())
+        for name, quantity in entry["derived"].items():
+            text = f"  derived {name} = {_number(quantity['at_mean'])} at the posterior mean"
+            if "posterior_mean" in quantity:
+                text += (f"; {_number(quantity['posterior_mean'])} +- {_number(quantity['posterior_std'])} over "
+                         f"{results['num_samples']} samples")
+            lines.append(text)
+        if entry["outside_trained_range"]:
+            lines.append(f"  warning: {', '.join(entry['outside_trained_range'])} outside the trained range "
+                         "(the input is probably unlike the training data)")
+        lines.append("  reconstruction RMSE: " + ", ".join(f"{k} {_number(v)}"
+                                                          for k, v in entry["reconstruction_rmse"].items()))
+    for note in results["notes"]:
+        lines.append(f"note: {note}")
+    samples = f", {results['num_samples']} posterior samples per input" if results["num_samples"] else ""
+    lines.append(f"Wrote {output_dir}: results.json{samples}, "
+                 f"{len(results['inputs'])} figure(s) ({', '.join(e['figure'] for e in results['inputs'][:3])}"
+                 f"{', ...' if len(results['inputs']) > 3 else ''})")
+    return "\n".join(lines)
+
+
+def input_figure(spec: ExportSpec, observation: Observation, index: int, reconstructions: dict[str, np.ndarray],
+                 posterior_mean: np.ndarray):
+    """The input next to its re-renderings G(E(x)) and S(E(x)); the title gives E(x)."""
+    from simvae_tf import figures
+
+    estimate = "  ".join(f"{latent.name}={value:.3g}" for latent, value in zip(spec.latents, posterior_mean))
+    title = f"{observation.name}: E(x) = {estimate}"
+    if spec.is_image:
+        panels = ([thumbnail(observation.picture)] if observation.picture is not None else []) + [observation.x] + \
+                 [rows[index] for rows in reconstructions.values()]
+        labels = (["as read"] if observation.picture is not None else []) + ["model input"] + list(reconstructions)
+        figure = figures.image_grid([panels], [""], title, column_labels=labels)
+        figure.set_size_inches(max(figure.get_size_inches()[0], 0.12 * len(title)), figure.get_size_inches()[1] + 0.3)
+        return figure
+    rows = [observation.x[None]] + [rows[index][None] for rows in reconstructions.values()]
+    axis = spec.axis
+    figure = figures.signal_grid(rows, ["input"] + list(reconstructions),
+                                 axis_values=axis.values if axis is not None else None,
+                                 channel_names=spec.channels, title=title, log_axis=bool(axis and axis.log))
+    figure.set_size_inches(max(5.0, 0.09 * len(title)), figure.get_size_inches()[1] + 0.5)
+    if axis is not None:
+        for axes in figure.axes[-1:]:
+            axes.set_xlabel(axis.key, fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def input_figures_png(spec: ExportSpec, observations: list[Observation], reconstructions: dict[str, np.ndarray],
+                      posterior_mean: np.ndarray) -> dict[str, bytes]:
+    """{input name: PNG bytes} of every input's figure."""
+    from simvae_tf import figures
+
+    # PNG bytes, not Figure objects: a folder of hundreds of inputs stays small in memory.
+    return {observation.name: figures.to_png(input_figure(spec, observation, i, reconstructions, posterior_mean[i]))
+            for i, observation in enumerate(observations)}
