@@ -47,7 +47,10 @@ import numpy as np  # noqa: E402
 if os.getcwd() not in sys.path:
     sys.path.insert(1, os.getcwd())
 
-from simvae_tf import cli, invert, metrics  # noqa: E402
+from simvae_tf import cli, metrics  # noqa: E402
+from simvae_tf.errors import UserError  # noqa: E402
+from simvae_tf.invert.simulator import load_simulator  # noqa: E402
+from simvae_tf.invert.spec import ExportSpec  # noqa: E402
 from simvae_tf.simulators import base  # noqa: E402
 
 DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
@@ -58,7 +61,7 @@ HELD_OUT_STREAM = 0x0BE7C4
 class Networks:
     """The exported encoder and generator, and a compiled per-observation fitter."""
 
-    def __init__(self, model: invert.Model, steps: int, learning_rate: float):
+    def __init__(self, model: ExportSpec, steps: int, learning_rate: float):
         import tensorflow as tf
 
         self.tf = tf
@@ -137,10 +140,10 @@ def evaluate(simulator, networks: Networks, x, z_true, u_hat) -> dict:
 
 def run_benchmark(export_dir: str, num_observations: int = 200, num_fitted: int = 40, steps: int = 200,
                   learning_rate: float = 0.05, seed: int = 0) -> dict:
-    model = invert.load_model(export_dir)
-    simulator, why_not = invert.load_simulator(model)
+    model = ExportSpec.read(export_dir)
+    simulator, why_not = load_simulator(model)
     if simulator is None:
-        raise invert.UsageError(f"{why_not}; the benchmark needs the simulator to draw held-out observations "
+        raise UserError(f"{why_not}; the benchmark needs the simulator to draw held-out observations "
                                 "(run it from the folder you trained from)")
     num_fitted = min(num_fitted, num_observations)
     rng = np.random.default_rng([seed, HELD_OUT_STREAM])
@@ -257,12 +260,12 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name}={getattr(args, name)} must be a positive integer")
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up chatter stays hidden
-    from simvae_tf.export import NotAnExportError
+    from simvae_tf.errors import NotAnExportError
 
     try:
         results = run_benchmark(args.model, args.num_observations, args.num_fitted, args.steps, args.learning_rate,
                                 args.seed)
-    except (invert.UsageError, NotAnExportError) as e:
+    except (UserError, NotAnExportError) as e:
         parser.error(str(e))
     record = format_record(results, " ".join(["python", *sys.argv]))
     print(record)

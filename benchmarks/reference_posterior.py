@@ -50,7 +50,10 @@ if os.getcwd() not in sys.path:  # as under `python -m`, a user's simulator modu
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from amortized_vs_optimization import machine  # noqa: E402
 
-from simvae_tf import cli, invert, metrics  # noqa: E402
+from simvae_tf import cli, metrics  # noqa: E402
+from simvae_tf.errors import UserError  # noqa: E402
+from simvae_tf.invert.simulator import load_simulator  # noqa: E402
+from simvae_tf.invert.spec import ExportSpec  # noqa: E402
 from simvae_tf.simulators import base  # noqa: E402
 
 DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
@@ -61,11 +64,11 @@ NUM_MIG_SAMPLES = 10_000
 
 def check_supported(simulator: base.Simulator) -> None:
     if simulator.output_spec.kind != "binary_image":
-        raise invert.UsageError(
+        raise UserError(
             f"simulator {simulator.name!r} has {simulator.output_spec.kind!r} outputs; the exact-match posterior "
             "needs binary images (a continuous output is never matched exactly)")
     if type(simulator).sample_latents is not base.Simulator.sample_latents:
-        raise invert.UsageError(
+        raise UserError(
             f"simulator {simulator.name!r} draws its latents with its own sample_latents; the reference posterior "
             "assumes the default independent uniform prior")
 
@@ -126,10 +129,10 @@ def mig_of_residuals(residuals: np.ndarray, rng: np.random.Generator, num_bins: 
 
 
 def run_benchmark(export_dir: str, num_observations: int, steps: int, seed: int) -> dict:
-    model = invert.load_model(export_dir)
-    simulator, why_not = invert.load_simulator(model)
+    model = ExportSpec.read(export_dir)
+    simulator, why_not = load_simulator(model)
     if simulator is None:
-        raise invert.UsageError(f"{why_not}; the benchmark needs the simulator (run it from the folder you trained from)")
+        raise UserError(f"{why_not}; the benchmark needs the simulator (run it from the folder you trained from)")
     check_supported(simulator)
     rng = np.random.default_rng([seed, HELD_OUT_STREAM])
     u_true = rng.uniform(-1.0, 1.0, size=(num_observations, simulator.num_latents))
@@ -202,11 +205,11 @@ def main() -> None:
     if args.steps < 30:
         parser.error(f"--steps={args.steps} must be at least 30 (a third is burn-in)")
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up chatter stays hidden
-    from simvae_tf.export import NotAnExportError
+    from simvae_tf.errors import NotAnExportError
 
     try:
         results = run_benchmark(args.model, args.num_observations, args.steps, args.seed)
-    except (invert.UsageError, NotAnExportError) as e:
+    except (UserError, NotAnExportError) as e:
         parser.error(str(e))
     record = format_record(results, " ".join(["python", *sys.argv]))
     print(record)

@@ -16,8 +16,11 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from conftest import run_cli
-from simvae_tf import data, defaults, export, invert, training
-from simvae_tf.cli import UsageError
+from simvae_tf import data, defaults, export, invert, models
+from simvae_tf.errors import UserError
+from simvae_tf.invert import images, inputs, signals
+from simvae_tf.invert.spec import ExportSpec
+from simvae_tf.pair import TrainedPair
 from simvae_tf.simulators import base
 from simvae_tf.simulators.box import BoxSimulator
 
@@ -58,10 +61,10 @@ TRUE_RLC = np.array([[100.0, 1e-2, 1e-7]])
 def export_untrained(simulator, directory):
     config = defaults.base_config()
     config.model.width = 4
-    generator, encoder = training.build_models(config, simulator)
+    generator, encoder = models.build_models(config, simulator)
     scaler = (data.OutputScaler.identity(simulator.output_spec.shape) if simulator.output_spec.is_image
               else data.OutputScaler.fit(simulator.simulate(simulator.sample_latents(np.random.default_rng(0), 256))))
-    return export.export_models(generator, encoder, simulator, scaler, str(directory))
+    return export.export_pair(TrainedPair(generator, encoder, simulator, scaler), str(directory))
 
 
 @pytest.fixture(scope="module")
@@ -185,11 +188,11 @@ def test_thin_strokes_survive_downscaling():
 
 def test_blank_image_is_refused(tmp_path):
     save_image(np.full((50, 80, 3), 0.7), tmp_path / "blank.png")
-    with pytest.raises(UsageError, match="no drawing|no contrast"):
+    with pytest.raises(UserError, match="no drawing|no contrast"):
         invert.preprocess_image(invert.read_image(str(tmp_path / "blank.png")), (64, 64, 1), "binary_image", np.zeros(1))
     faint = np.full((50, 80, 3), 0.7)
     faint[20:30, 20:60] = 0.66
-    with pytest.raises(UsageError, match="almost no contrast"):
+    with pytest.raises(UserError, match="almost no contrast"):
         invert.preprocess_image(faint, (64, 64, 1), "binary_image", np.zeros(1))
 
 
@@ -199,7 +202,7 @@ def resonator_model(**metadata_overrides):
                             for l in SeriesResonator.latents],
                 "output_spec": {"shape": [len(FREQUENCIES_HZ), 2], "kind": "signal"},
                 "frequencies_hz": FREQUENCIES_HZ.tolist(), "channels": ["gain_db", "phase_rad"], **metadata_overrides}
-    return invert.model_from_metadata("MODEL", metadata)
+    return ExportSpec.from_metadata("MODEL", metadata)
 
 
 def write_csv(path, header, columns):
@@ -260,44 +263,44 @@ def test_bad_csv_errors_name_the_problem(tmp_path, header, rows, message):
     if rows == "duplicate":
         columns["frequency_hz"][5] = columns["frequency_hz"][4]
     path = write_csv(tmp_path / "bad.csv", header, [columns[h] for h in header])
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(UserError, match=message):
         invert.read_signal_csv(path, resonator_model())
 
 
 def test_time_axis_and_axisless_signals(tmp_path):
     times = np.linspace(0.0, 1.0, 20)
     metadata = {"latents": [dict(name="a", low=0.0, high=1.0)], "output_spec": {"shape": [20], "kind": "signal"}}
-    timed = invert.model_from_metadata("MODEL", {**metadata, "times_s": times.tolist()})
+    timed = ExportSpec.from_metadata("MODEL", {**metadata, "times_s": times.tolist()})
     measured_ms = np.linspace(-100.0, 1100.0, 61)  # ms, wider than the model's 0..1 s
     path = write_csv(tmp_path / "ring.csv", ["time_ms", "displacement"], [measured_ms, np.cos(measured_ms / 100.0)])
     x, steps = invert.read_signal_csv(path, timed)
     np.testing.assert_allclose(x, np.cos(times * 10.0), atol=0.02)  # linear interpolation in time
     assert any("(time interpolation)" in s for s in steps)
 
-    axisless = invert.model_from_metadata("MODEL", metadata)
+    axisless = ExportSpec.from_metadata("MODEL", metadata)
     path = write_csv(tmp_path / "on_grid.csv", ["time_s", "value"], [times, np.arange(20.0)])
     x, _ = invert.read_signal_csv(path, axisless)  # the time column is recognised and skipped
     np.testing.assert_array_equal(x, np.arange(20.0))
     path = write_csv(tmp_path / "short.csv", ["value"], [np.arange(15.0)])
-    with pytest.raises(UsageError, match="15 data rows but the model takes 20 points"):
+    with pytest.raises(UserError, match="15 data rows but the model takes 20 points"):
         invert.read_signal_csv(path, axisless)
 
 
 def test_arrays_are_checked(tmp_path):
     model = resonator_model()
     np.save(tmp_path / "batch.npy", np.zeros((3, 32, 2)))
-    assert invert.read_array(str(tmp_path / "batch.npy"), model).shape == (3, 32, 2)
+    assert inputs.read_array(str(tmp_path / "batch.npy"), model).shape == (3, 32, 2)
     np.save(tmp_path / "wrong.npy", np.zeros((32, 3)))
-    with pytest.raises(UsageError, match=r"shape \(32, 3\); the model takes \(32, 2\)"):
-        invert.read_array(str(tmp_path / "wrong.npy"), model)
+    with pytest.raises(UserError, match=r"shape \(32, 3\); the model takes \(32, 2\)"):
+        inputs.read_array(str(tmp_path / "wrong.npy"), model)
     bad = np.zeros((2, 32, 2))
     bad[1, 4, 0] = np.nan
     np.save(tmp_path / "nan.npy", bad)
-    with pytest.raises(UsageError, match="observation 1 holds NaN"):
-        invert.read_array(str(tmp_path / "nan.npy"), model)
+    with pytest.raises(UserError, match="observation 1 holds NaN"):
+        inputs.read_array(str(tmp_path / "nan.npy"), model)
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
-    with pytest.raises(UsageError, match="numeric"):  # never unpickled
-        invert.read_array(str(tmp_path / "objects.npy"), model)
+    with pytest.raises(UserError, match="numeric"):  # never unpickled
+        inputs.read_array(str(tmp_path / "objects.npy"), model)
 
 
 # -- whole runs -------------------------------------------------------------------------------
@@ -400,12 +403,12 @@ def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, box_export, res
     ]
     before = sorted(os.listdir(tmp_path))
     for model_dir, input_path, message in cases:
-        with pytest.raises((UsageError, export.NotAnExportError), match=message):
+        with pytest.raises((UserError, export.NotAnExportError), match=message):
             invert.invert(model_dir, input_path)
     assert sorted(os.listdir(tmp_path)) == before
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "thesis.tex").write_text("keep me")
-    with pytest.raises(UsageError, match="holds other files"):
+    with pytest.raises(UserError, match="holds other files"):
         invert.invert(box_export, str(picture), output_dir=str(tmp_path / "taken"))
     assert os.listdir(tmp_path / "taken") == ["thesis.tex"]
 
@@ -448,7 +451,7 @@ def test_command_line_prints_the_table_and_follows_the_error_policy(tmp_path, bo
 @pytest.mark.parametrize("value, unit, expected", [
     (12000.0, "Hz", "12 kHz"), (0.0, "Hz", "0 Hz"), (4.7e-7, "F", "470 nF"), (-0.002, "V", "-2 mV")])
 def test_format_quantity_uses_si_prefixes(value, unit, expected):
-    assert invert.format_quantity(value, unit) == expected
+    assert signals.format_quantity(value, unit) == expected
 
 
 @pytest.mark.parametrize("mode", ["RGB", "P", "I;16"])
@@ -460,6 +463,6 @@ def test_large_pictures_are_reduced_on_reading_and_keep_thin_strokes(tmp_path, m
     path = str(tmp_path / f"big_{mode.replace(';', '')}.png")
     picture.save(path)
     rgb = invert.read_image(path)
-    assert max(rgb.shape[:2]) <= invert.MAX_READ_SIDE and rgb.shape[2] == 3
+    assert max(rgb.shape[:2]) <= images.MAX_READ_SIDE and rgb.shape[2] == 3
     assert rgb.shape[1] / rgb.shape[0] == pytest.approx(5.0, rel=0.01)
     assert rgb[:, rgb.shape[1] // 2].min() < 0.5 and rgb[0].min() > 0.9  # the line is there, the rest white

@@ -1,0 +1,3 @@
+from simvae_tf.invert.cli import main
+
+main()
