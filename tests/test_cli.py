@@ -171,3 +171,24 @@ def test_evaluate_and_export_modes_rerun_parts(box_run):
     result = run_cli(["--sim=box", f"--workdir={workdir}", "--mode=export", *tiny_flags()])
     assert result.returncode == 0, result.stderr[-2000:]
     assert not glob.glob(os.path.join(workdir, "export", ".*"))  # no temporary leftovers
+
+
+def test_flagfile_holds_every_flag_including_sim(tmp_path):
+    """absl's --flagfile: --sim read from the file, as every other flag (the default
+    --config follows it)."""
+    workdir = tmp_path / "run"
+    flagfile = tmp_path / "box.flags"
+    flagfile.write_text("\n".join(["--sim=box", f"--workdir={workdir}", *tiny_flags(), "--mode=train"]) + "\n")
+    result = run_cli([f"--flagfile={flagfile}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sim=box mode=train" in result.stdout
+    assert read_json(os.path.join(workdir, "config.json"))["sim"] == "box"
+    assert not os.path.exists(os.path.join(workdir, "export"))  # --mode=train came from the file too
+
+
+def test_help_shows_the_real_config_default():
+    result = run_cli(["--helpfull"], timeout=120)
+    text = result.stdout + result.stderr
+    from simvae_tf import config as config_lib
+
+    assert config_lib.config_dir() in text

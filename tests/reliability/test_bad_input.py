@@ -29,8 +29,8 @@ CASES = [
     (["--sim=box", "--config.stage1.learning_rate=0.0"], "--config.stage1.learning_rate=0.0 is invalid: it must be a positive"),
     (["--sim=box", "--config.model.family=transformer"], "model.family='transformer'"),
     (["--sim=box", "--config.stage2.lr_schedule=linear"], "--config.stage2.lr_schedule='linear' is invalid"),
-    (["--sim=box", "--mode=fly"], "--mode='fly' unknown; use one of all, train, evaluate, export"),
-    (["--sim=box", "--strategy=tpu"], "--strategy='tpu' unknown"),
+    (["--sim=box", "--mode=fly"], "flag --mode=fly: value should be one of <all|train|evaluate|export>"),
+    (["--sim=box", "--strategy=tpu"], "flag --strategy=tpu: value should be one of <auto|mirrored|multiworker|default>"),
     (["--sim=box", "--strategy=multiworker"], "needs the TF_CONFIG environment variable"),
     (["--sim=box", "--config=/nonexistent/config.py"], "/nonexistent/config.py"),
     (["--sim=box", "--config=configs/box.py:tpu"], "unknown variant 'tpu'"),
@@ -56,6 +56,29 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, tmp_path
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
     assert message in lines[0]
     assert not workdir.exists()
+
+
+def test_config_file_with_a_syntax_error_is_one_line_naming_file_and_line(tmp_path):
+    config_file = tmp_path / "my_config.py"
+    config_file.write_text("from simvae_tf import defaults\n\ndef get_config(:\n    return defaults.base_config()\n")
+    workdir = tmp_path / "run"
+    result = run_cli(["--sim=box", f"--config={config_file}", f"--workdir={workdir}"], env=ENV)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    assert f"{config_file}" in lines[0] and "line 3" in lines[0]
+    assert not workdir.exists()
+
+
+def test_a_folder_that_holds_other_files_is_refused_and_left_untouched(tmp_path):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    result = run_cli(["--sim=box", f"--workdir={folder}", *tiny_flags()], env=ENV)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is a non-empty folder that holds no simvae_tf run" in lines[0], result.stderr
+    assert sorted(os.listdir(folder)) == ["notes.txt"]
 
 
 def test_truncated_dsprites_file_is_refused(tmp_path):
@@ -91,7 +114,7 @@ def test_evaluate_or_export_of_an_unfinished_training_is_refused(tmp_path):
 
 
 def test_verbose_shows_the_traceback(tmp_path):
-    result = run_cli(["--sim=box", "--strategy=tpu", "--verbose", f"--workdir={tmp_path / 'run'}"], env=ENV)
+    result = run_cli(["--sim=box", "--config.simulator.renderer=opengl", "--verbose", f"--workdir={tmp_path / 'run'}"], env=ENV)
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 

@@ -1,0 +1,40 @@
+"""A real (non-editable) install: the wheel built from this tree, installed into a
+temporary target, runs from a folder outside the repository, configs included, through
+both the module and the console script."""
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO, read_json, tiny_flags
+
+
+def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
+    wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "target", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), REPO],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = wheels.glob("simvae_tf-*.whl")
+    installed = subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+
+    # The target comes first on the path, ahead of the editable install this suite runs from.
+    env = {**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    where = subprocess.run([sys.executable, "-c", "import simvae_tf, simvae_tf_configs, simvae_tf.config as c; "
+                            "print(simvae_tf.__file__); print(c.default_config_file('box'))"],
+                           capture_output=True, text=True, timeout=60, cwd=elsewhere, env=env)
+    assert where.returncode == 0, where.stderr[-2000:]
+    module_file, config_file = where.stdout.split()
+    assert module_file.startswith(str(target)) and config_file.startswith(str(target)), where.stdout
+
+    for name, command in (("module", [sys.executable, "-m", "simvae_tf.main"]),
+                          ("script", [sys.executable, str(target / "bin" / "simvae")])):
+        workdir = elsewhere / name
+        done = subprocess.run([*command, "--sim=box", f"--workdir={workdir}", *tiny_flags()], capture_output=True,
+                              text=True, timeout=300, cwd=elsewhere, env=env)
+        assert done.returncode == 0, (name, done.stderr[-3000:])
+        assert os.path.exists(workdir / "export" / "metadata.json")
+        assert read_json(workdir / "metrics.json")["stage2"]["mig"] is not None
