@@ -56,60 +56,46 @@ def build_autoencoder(export_dir: str) -> keras.Model:
                        name="derender_rerender")
 
 
-class LatentCoordinates:
-    """The export's map between physical latents and the networks' [-1, 1] coordinates
-    (linear in value, or in log value for log-scale latents), from metadata.json."""
+class SavedModels:
+    """The export's SavedModels as loaded objects, for what a Keras layer cannot call: the
+    latent map (`to_physical`, `to_normalized`: physical units <-> the networks' [-1, 1],
+    log value for log-scale latents) and the stage-1 `discrepancy`. They are endpoints of
+    the export, so this code never copies the map or the loss."""
 
-    def __init__(self, metadata: dict):
-        latents = metadata["latents"]
-        self.names = [latent["name"] for latent in latents]
-        self.is_log = tf.constant([latent["scale"] == "log" for latent in latents])
-        low = [np.log(l["low"]) if l["scale"] == "log" else l["low"] for l in latents]
-        high = [np.log(l["high"]) if l["scale"] == "log" else l["high"] for l in latents]
-        self.low, self.high = tf.constant(low, tf.float32), tf.constant(high, tf.float32)
+    def __init__(self, export_dir: str):
+        self.encoder = tf.saved_model.load(os.path.join(export_dir, "encoder"))
+        self.generator = tf.saved_model.load(os.path.join(export_dir, "generator"))
+        self.latent_names = [latent["name"] for latent in read_metadata(export_dir)["latents"]]
 
     def to_physical(self, u):
-        v = self.low + (u + 1.0) * 0.5 * (self.high - self.low)
-        return tf.where(self.is_log, tf.exp(v), v)
+        return self.generator.to_physical(tf.convert_to_tensor(u, tf.float32))
 
     def to_normalized(self, z):
-        z = tf.convert_to_tensor(z, tf.float32)
-        v = tf.where(self.is_log, tf.math.log(tf.maximum(z, 1e-30)), z)
-        return 2.0 * (v - self.low) / (self.high - self.low) - 1.0
+        return self.generator.to_normalized(tf.convert_to_tensor(z, tf.float32))
 
-
-def discrepancy(metadata: dict, x, x_hat):
-    """Per-example mismatch: Bernoulli cross-entropy for images (the loss G was trained
-    with), squared error in the training standardisation for signals."""
-    x = tf.cast(x, tf.float32)
-    axes = list(range(1, len(metadata["output_spec"]["shape"]) + 1))
-    if metadata["output_spec"]["kind"] in ("binary_image", "image"):
-        p = tf.clip_by_value(x_hat, 1e-6, 1.0 - 1e-6)
-        return -tf.reduce_mean(x * tf.math.log(p) + (1.0 - x) * tf.math.log(1.0 - p), axis=axes)
-    std = tf.constant(metadata["output_scaler"]["std"], tf.float32)
-    return 0.5 * tf.reduce_mean(tf.square((x - x_hat) / std), axis=axes)
+    def discrepancy(self, x, z):
+        """Per-example D[x, G(z)], the loss G was trained with (z in physical units)."""
+        return self.generator.discrepancy(z, tf.convert_to_tensor(x, tf.float32))
 
 
 def fit_latents(export_dir: str, x: np.ndarray, steps: int = 200, learning_rate: float = 0.05,
-                initial_latents: np.ndarray | None = None, layers=None) -> dict:
+                initial_latents: np.ndarray | None = None, models: SavedModels | None = None) -> dict:
     """Analysis by synthesis for a batch x [B, ...]: Adam on the latents (in the networks'
     [-1, 1] coordinates, where a step means the same for every latent; projected back onto
     the trained range after each step) to minimise the discrepancy between x and G(z).
     Starts from the encoder's posterior mean unless `initial_latents` (physical) is given.
     Returns {"latents", "initial_latents" (physical, [B, K]), "loss": [steps + 1, B]}."""
-    metadata = read_metadata(export_dir)
-    encoder, generator = layers or load_layers(export_dir)
-    coordinates = LatentCoordinates(metadata)
+    models = models or SavedModels(export_dir)
     x = tf.constant(x, tf.float32)
     if initial_latents is None:
-        start = encoder(x)["mean_normalized"]
+        start = models.encoder.serve(x)["mean_normalized"]
     else:
-        start = coordinates.to_normalized(initial_latents)
+        start = models.to_normalized(initial_latents)
     u = tf.Variable(tf.clip_by_value(start, -1.0, 1.0))
     optimizer = keras.optimizers.Adam(learning_rate)
 
     def loss_per_example():
-        return discrepancy(metadata, x, generator(coordinates.to_physical(u)))
+        return models.discrepancy(x, models.to_physical(u))
 
     @tf.function
     def step():
@@ -122,10 +108,10 @@ def fit_latents(export_dir: str, x: np.ndarray, steps: int = 200, learning_rate:
         u.assign(tf.clip_by_value(u, -1.0, 1.0))
         return loss
 
-    initial = coordinates.to_physical(u).numpy()
+    initial = models.to_physical(u).numpy()
     losses = [step().numpy() for _ in range(steps)]
     losses.append(loss_per_example().numpy())
-    return {"latents": coordinates.to_physical(u).numpy(), "initial_latents": initial, "loss": np.stack(losses)}
+    return {"latents": models.to_physical(u).numpy(), "initial_latents": initial, "loss": np.stack(losses)}
 
 
 def main() -> None:
@@ -139,29 +125,28 @@ def main() -> None:
     if not os.path.exists(os.path.join(args.model, "metadata.json")):
         parser.error(f"--model={args.model} has no metadata.json; pass a run's export directory (WORKDIR/export)")
     metadata = read_metadata(args.model)
-    coordinates = LatentCoordinates(metadata)
-    layers = load_layers(args.model)
+    models = SavedModels(args.model)
     truth = None
     if args.input:
         x = np.load(args.input, allow_pickle=False).astype(np.float32)
         x = x[None] if x.shape == tuple(metadata["output_spec"]["shape"]) else x
     else:
-        u = np.random.default_rng(args.seed).uniform(-0.8, 0.8, (1, len(coordinates.names))).astype(np.float32)
-        truth = coordinates.to_physical(u).numpy()
-        x = layers[1](truth).numpy()
+        u = np.random.default_rng(args.seed).uniform(-0.8, 0.8, (1, len(models.latent_names))).astype(np.float32)
+        truth = models.to_physical(u).numpy()
+        x = models.generator.serve(truth).numpy()
 
     autoencoder = build_autoencoder(args.model)
     outputs = autoencoder.predict(x, verbose=0)
     started = time.perf_counter()
-    fitted = fit_latents(args.model, x, args.steps, args.learning_rate, layers=layers)
+    fitted = fit_latents(args.model, x, args.steps, args.learning_rate, models=models)
     seconds = time.perf_counter() - started
 
     rows = [("encoder E(x)", outputs["latents"][0])] + [("fitted", fitted["latents"][0])]
     if truth is not None:
         rows.insert(0, ("truth", truth[0]))
     print("latents of observation 0 (" + metadata.get("name", "?") + "):")
-    width = max(12, *(len(name) + 2 for name in coordinates.names))
-    print("  " + f"{'':>12}" + "".join(f"{name:>{width}}" for name in coordinates.names))
+    width = max(12, *(len(name) + 2 for name in models.latent_names))
+    print("  " + f"{'':>12}" + "".join(f"{name:>{width}}" for name in models.latent_names))
     for label, values in rows:
         print("  " + f"{label:>12}" + "".join(f"{v:{width}.4g}" for v in values))
     print(f"discrepancy to x: encoder {fitted['loss'][0].mean():.4g} -> fitted {fitted['loss'][-1].mean():.4g} "

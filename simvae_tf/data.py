@@ -51,7 +51,7 @@ def _latents_for_message(z: np.ndarray, limit: int = 3) -> str:
 def check_output(simulator: Simulator, z: np.ndarray, x) -> np.ndarray:
     """Validates a simulator's output at the pipeline boundary; returns it as float32."""
     expected = (len(z),) + simulator.output_spec.shape
-    name = getattr(simulator, "name", type(simulator).__name__)
+    name = simulator.name
     if not isinstance(x, np.ndarray):
         raise SimulatorError(f"simulator {name!r} returned {type(x).__name__}, not a numpy array, "
                              f"for latents {_latents_for_message(z)}")

@@ -119,8 +119,15 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         x_spec, tf.TensorSpec((), tf.int32, name="num_samples"), tf.TensorSpec((), tf.int32, name="seed")])
 
     os.makedirs(export_dir, exist_ok=True)
-    for name, archive in (("generator", generator_archive), ("encoder", encoder_archive)):
-        atomic_replace_dir(os.path.join(export_dir, name), lambda path, a=archive: a.write_out(path, verbose=False))
+    # write_out(verbose=False) still logs "Assets written to <temporary dir>" at INFO through
+    # TensorFlow's Python logger, which notebooks show: quiet it for the write only.
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("WARNING")
+    try:
+        for name, archive in (("generator", generator_archive), ("encoder", encoder_archive)):
+            atomic_replace_dir(os.path.join(export_dir, name), lambda path, a=archive: a.write_out(path, verbose=False))
+    finally:
+        logger.setLevel(level)
     metadata = {
         "format": EXPORT_FORMAT,
         "simvae_tf_version": simvae_tf.__version__,

@@ -84,9 +84,11 @@ def test_downstream_keras_example_never_imports_simvae_tf(oscillator_run):
 
         export_dir = {export_dir!r}
         rng = np.random.default_rng(0)
-        coordinates = dk.LatentCoordinates(dk.read_metadata(export_dir))
+        models = dk.SavedModels(export_dir)
         encoder, generator = dk.load_layers(export_dir)
-        truth = coordinates.to_physical(rng.uniform(-0.5, 0.5, (3, 3)).astype(np.float32)).numpy()
+        u = rng.uniform(-0.5, 0.5, (3, 3)).astype(np.float32)
+        truth = models.to_physical(u).numpy()
+        np.testing.assert_allclose(models.to_normalized(truth).numpy(), u, atol=1e-5)
         x = generator(truth).numpy()
 
         autoencoder = dk.build_autoencoder(export_dir)
@@ -95,7 +97,7 @@ def test_downstream_keras_example_never_imports_simvae_tf(oscillator_run):
         np.testing.assert_allclose(out["x_hat"], generator(encoder(x)["mean"]).numpy(), rtol=1e-5, atol=1e-5)
 
         fitted = dk.fit_latents(export_dir, x, steps=150, learning_rate=0.05, initial_latents=np.tile(
-            coordinates.to_physical(np.zeros((1, 3), np.float32)).numpy(), (3, 1)))
+            models.to_physical(np.zeros((1, 3), np.float32)).numpy(), (3, 1)))
         assert fitted["loss"].shape == (151, 3)
         assert (fitted["loss"][-1] < 0.5 * fitted["loss"][0]).all(), fitted["loss"][[0, -1]]
         leaked = sorted(m for m in sys.modules if m == "simvae_tf" or m.startswith("simvae_tf."))

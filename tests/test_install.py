@@ -30,11 +30,17 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     module_file, config_file = where.stdout.split()
     assert module_file.startswith(str(target)) and config_file.startswith(str(target)), where.stdout
 
-    for name, command in (("module", [sys.executable, "-m", "simvae_tf.main"]),
-                          ("script", [sys.executable, str(target / "bin" / "simvae")])):
-        workdir = elsewhere / name
-        done = subprocess.run([*command, "--sim=box", f"--workdir={workdir}", *tiny_flags()], capture_output=True,
-                              text=True, timeout=300, cwd=elsewhere, env=env)
-        assert done.returncode == 0, (name, done.stderr[-3000:])
-        assert os.path.exists(workdir / "export" / "metadata.json")
-        assert read_json(workdir / "metrics.json")["stage2"]["mig"] is not None
+    workdir = elsewhere / "run"
+    done = subprocess.run([sys.executable, "-m", "simvae_tf.main", "--sim=box", f"--workdir={workdir}", *tiny_flags()],
+                          capture_output=True, text=True, timeout=300, cwd=elsewhere, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert os.path.exists(workdir / "export" / "metadata.json")
+    assert read_json(workdir / "metrics.json")["stage2"]["mig"] is not None
+
+    # The console scripts are installed and wired to the same flags and error policy.
+    for script, bad_flag, message in (("simvae", "--config.stage1.steps=0", "--config.stage1.steps=0 is invalid"),
+                                      ("simvae-invert", "--model=nowhere", "--input is required")):
+        refused = subprocess.run([sys.executable, str(target / "bin" / script), "--sim=box", bad_flag]
+                                 if script == "simvae" else [sys.executable, str(target / "bin" / script), bad_flag],
+                                 capture_output=True, text=True, timeout=120, cwd=elsewhere, env=env)
+        assert refused.returncode == 2 and message in refused.stderr, (script, refused.stderr[-2000:])

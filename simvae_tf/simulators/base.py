@@ -92,12 +92,17 @@ class Simulator(abc.ABC):
     Python/numpy values and build heavy resources (figures, ngspice) lazily.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str] = ""  # in logs, workdir records and exports; default: the class name
     latents: ClassVar[Sequence[Latent]]
     output_spec: ClassVar[OutputSpec]
     # False when `simulate` must not run in two threads at once (matplotlib, ngspice): the
     # in-process pipeline then serialises calls; use data.num_workers > 0 for parallelism.
     thread_safe: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            cls.name = cls.__name__
 
     # -- the black box -------------------------------------------------------------------
     @abc.abstractmethod
