@@ -3,6 +3,7 @@ temporary target, runs from a folder outside the repository, configs included, t
 both the module and the console script."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,8 +13,13 @@ from conftest import REPO, read_json, tiny_flags
 def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "target", tmp_path / "elsewhere"
     elsewhere.mkdir()
+    # Built from a copy: an in-tree build leaves build/ behind, whose stale files a later
+    # wheel would pick up.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "runs", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), REPO],
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = wheels.glob("simvae_tf-*.whl")
