@@ -26,8 +26,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: setup
 	$(PY) -m simvae_tf.main --sim=box --workdir=$(DEMO_WORKDIR)
 
+# Two worker processes, one test file each at a time (module fixtures are built once): the
+# suite is mostly subprocesses and TensorFlow start-up, so it takes ~9 min instead of ~15 on
+# 2 cores.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs *.egg-info
