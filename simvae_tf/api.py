@@ -88,7 +88,19 @@ class Run:
                                   "sv.fit(..., mode='train') or --mode=train (it resumes)")
             training.restore_pair(self.pair, self.workdir.root)
             self._restored = True
+            self.pair.misfit_reference = None  # of the networks before, if any
         return self.pair
+
+    def misfit_reference(self):
+        """The sorted reference discrepancies of the trained pair (`simvae_tf.misfit`),
+        computed once on config.eval.reference_samples held-out simulations."""
+        pair = self.trained_pair()
+        if pair.misfit_reference is None:
+            from simvae_tf import misfit
+
+            pair.misfit_reference = misfit.reference_discrepancies(self.simulator, pair, self.config.seed,
+                                                                   self.config.eval.reference_samples)
+        return pair.misfit_reference
 
     # -- the steps -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -137,13 +149,19 @@ class Run:
     def export(self) -> str:
         from simvae_tf import export
 
+        from simvae_tf import misfit
+
+        reference = self.misfit_reference()
         return export.export_pair(self.trained_pair(), self.export_dir,
                                   extra_metadata={"sim": self.sim_name,
-                                                  "simulator_options": self.config.simulator.to_dict()})
+                                                  "simulator_options": self.config.simulator.to_dict(),
+                                                  "misspecification": misfit.to_metadata(reference, self.config.seed)})
 
     # -- using the trained pair ----------------------------------------------------------------
     def posterior(self, x) -> Posterior:
-        """q(z | x) for observations x [B, *output shape] (physical units)."""
+        """q(z | x) for observations x [B, *output shape] (physical units), with each
+        observation's misspecification p-value (`Posterior.p_value`)."""
+        self.misfit_reference()
         return self.trained_pair().posterior(x)
 
     def generate(self, z):

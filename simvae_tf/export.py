@@ -31,6 +31,7 @@ import os
 import numpy as np
 
 import simvae_tf
+from simvae_tf import misfit
 from simvae_tf.errors import NotAnExportError
 from simvae_tf.files import atomic_replace_dir, read_json, write_json
 from simvae_tf.posterior import Posterior
@@ -193,6 +194,7 @@ class ExportedPair:
         self.directory = os.path.abspath(export_dir)
         self.metadata = read_metadata(export_dir)
         self.latents, self.output_spec = latents_and_output(export_dir, self.metadata)
+        self.misfit_reference = misfit.from_metadata(self.metadata)  # None for exports that predate it
         self._tf = tf
         self.encoder = tf.saved_model.load(os.path.join(export_dir, "encoder"))
         self.generator = tf.saved_model.load(os.path.join(export_dir, "generator"))
@@ -210,11 +212,18 @@ class ExportedPair:
         return [fn(*(self._tf.constant(a[i:i + BATCH_SIZE], self._tf.float32) for a in arrays))
                 for i in range(0, max(n, 1), BATCH_SIZE)]
 
-    def posterior(self, x: np.ndarray) -> Posterior:
+    def posterior(self, x: np.ndarray, score_misfit: bool = True) -> Posterior:
+        """q(z | x); with the export's misfit reference, also each observation's
+        discrepancy and p-value (`simvae_tf.misfit`)."""
         x = _checked_batch(x, self.output_spec.shape, "x")
         parts = self._batched(self.encoder.serve, x)
-        return Posterior(self.latents, *(np.concatenate([p[key].numpy() for p in parts])
-                                         for key in ("mean_normalized", "log_std_normalized")))
+        posterior = Posterior(self.latents, *(np.concatenate([p[key].numpy() for p in parts])
+                                              for key in ("mean_normalized", "log_std_normalized")))
+        return misfit.scored(self, x, posterior) if score_misfit and self.generator_has_discrepancy else posterior
+
+    @property
+    def generator_has_discrepancy(self) -> bool:
+        return hasattr(self.generator, "discrepancy")
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         z = _checked_batch(z, (len(self.latents),), "z")
@@ -222,7 +231,7 @@ class ExportedPair:
 
     def discrepancy(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
         """D[x, G(z)] per example, the stage-1 loss (latents in physical units)."""
-        if not hasattr(self.generator, "discrepancy"):
+        if not self.generator_has_discrepancy:
             raise NotAnExportError(f"{self.directory} predates the discrepancy endpoint; re-export it (--mode=export)")
         z = _checked_batch(z, (len(self.latents),), "z")
         x = _checked_batch(x, self.output_spec.shape, "x")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simvae_tf import data
+from simvae_tf import data, misfit
 from simvae_tf.posterior import Posterior
 from simvae_tf.simulators import base
 
@@ -23,6 +23,9 @@ class TrainedPair:
         self.encoder = encoder
         self.simulator = simulator
         self.scaler = scaler
+        # Sorted reference discrepancies of `misfit` (set by the run once known): with it,
+        # posteriors carry a misspecification p-value per observation.
+        self.misfit_reference = None
 
     @property
     def latents(self) -> tuple[base.Latent, ...]:
@@ -58,8 +61,9 @@ class TrainedPair:
         return np.asarray(losses.per_example_discrepancy(self.output_spec.kind, self.to_model_space(x),
                                                          self.predict_raw(np.asarray(z))))
 
-    def posterior(self, x: np.ndarray) -> Posterior:
-        """q(z | x) of a batch of observations [B, *output shape]."""
+    def posterior(self, x: np.ndarray, score_misfit: bool = True) -> Posterior:
+        """q(z | x) of a batch of observations [B, *output shape]; with a misfit reference,
+        also each observation's discrepancy and p-value."""
         from simvae_tf.models import split_posterior
 
         x = np.asarray(x, dtype=np.float32)
@@ -67,4 +71,5 @@ class TrainedPair:
             raise ValueError(f"x has shape {x.shape}; expected a batch [B, {', '.join(map(str, self.output_spec.shape))}]")
         raw = self.encoder.predict(self.to_model_space(x).astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
         mean, log_std = split_posterior(raw)
-        return Posterior(self.latents, np.asarray(mean), np.asarray(log_std))
+        posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std))
+        return misfit.scored(self, x, posterior) if score_misfit else posterior

@@ -20,10 +20,15 @@ class Posterior:
 
     mean, std: [B, K] physical units (std of a log-scale latent by the delta method:
     value x sigma of the log); mean_normalized, log_std_normalized: [B, K], the Gaussian
-    itself; sample(n, seed): [B, n, K] physical units."""
+    itself; sample(n, seed): [B, n, K] physical units. When the pair knows its reference
+    distribution (`simvae_tf.misfit`): discrepancy [B], p_value [B] and atypical(level),
+    whether each observation looks like the simulator's outputs at all."""
 
-    def __init__(self, latents: Sequence[base.Latent], mean_normalized: np.ndarray, log_std_normalized: np.ndarray):
+    def __init__(self, latents: Sequence[base.Latent], mean_normalized: np.ndarray, log_std_normalized: np.ndarray,
+                 discrepancy: np.ndarray | None = None, p_value: np.ndarray | None = None):
         self.latents = tuple(latents)
+        self.discrepancy = None if discrepancy is None else np.asarray(discrepancy, np.float64)
+        self.p_value = None if p_value is None else np.asarray(p_value, np.float64)
         # Kept in the precision the networks gave (float32): the metrics are computed on it.
         self.mean_normalized = np.asarray(mean_normalized)
         self.log_std_normalized = np.asarray(log_std_normalized)
@@ -31,6 +36,13 @@ class Posterior:
                 or self.mean_normalized.shape[1] != len(self.latents):
             raise ValueError(f"posterior parameters of shapes {self.mean_normalized.shape} and "
                              f"{self.log_std_normalized.shape} do not fit {len(self.latents)} latents")
+
+    def atypical(self, level: float = 0.01) -> np.ndarray:
+        """[B] bool: observations the simulator is unlikely to have produced (p < level)."""
+        if self.p_value is None:
+            raise ValueError("this posterior carries no misspecification score (its export predates it, or the "
+                             "pair has no reference distribution)")
+        return self.p_value < level
 
     def __len__(self) -> int:
         return len(self.mean_normalized)

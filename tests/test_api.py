@@ -69,6 +69,10 @@ def check_run(run, simulator, workdir):
     np.testing.assert_allclose(loaded.mean, post.mean, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(loaded.log_std_normalized, post.log_std_normalized, atol=1e-5)
     np.testing.assert_allclose(model.generate(z), run.generate(z), atol=1e-5)
+    # Both carry the misspecification score, against the same reference (tiny: 128 values).
+    assert post.p_value.shape == loaded.p_value.shape == (5,) and np.all(post.p_value >= 1 / 129)
+    np.testing.assert_allclose(loaded.discrepancy, post.discrepancy, rtol=1e-4)
+    np.testing.assert_allclose(loaded.p_value, post.p_value, atol=2 / 129)
     return x, post
 
 

@@ -25,7 +25,7 @@ def box_run(tmp_path_factory):
 def test_run_writes_every_promised_output(box_run):
     workdir, result = box_run
     for path in ("config.json", "metrics.json", "figures/fig1_comparison.png", "figures/fig2_traversals.png",
-                 "figures/fig4_mim.png", "export/generator/saved_model.pb", "export/encoder/saved_model.pb",
+                 "figures/fig4_mim.png", "figures/fig5_calibration.png", "export/generator/saved_model.pb", "export/encoder/saved_model.pb",
                  "export/metadata.json"):
         assert os.path.exists(os.path.join(workdir, path)), path
     assert glob.glob(os.path.join(workdir, "checkpoints", "stage1", "ckpt-4*"))
@@ -42,6 +42,13 @@ def test_metrics_hold_losses_and_latent_recovery(box_run):
     assert 0 <= metrics["stage2"]["mig"] <= 1 and metrics["ground_truth"]["definition"] == "MIM(V, V)"
     assert np.array(metrics["stage2"]["mim"]).shape == (4, 4)
     assert metrics["eval_samples"] == 64 and metrics["data_source"] == "simulator"
+    calibration = metrics["calibration"]
+    assert calibration["quantities"] == ["w", "h", "x", "y"] and calibration["samples"] == 64
+    assert calibration["against"].startswith("the true latents")
+    assert len(calibration["expected_coverage"]["levels"]) == len(calibration["expected_coverage"]["w"]) == 19
+    assert set(calibration["coverage"]) == {"0.5", "0.68", "0.9", "0.95"}
+    assert all(sum(counts) == 64 for counts in calibration["pit_histogram"].values())
+    assert set(calibration["contraction"]) == set("whxy")
 
 
 def test_latent_term_run_logs_its_loss_and_scores_calibration(tmp_path):
@@ -56,6 +63,7 @@ def test_latent_term_run_logs_its_loss_and_scores_calibration(tmp_path):
     assert set(coverage["within_1_std"]) == {f"{a}{i}" for i in range(1, 5) for a in "xy"}
     assert all(0 <= c <= 1 for c in coverage["within_2_std"].values())
     assert all(coverage["within_1_std"][k] <= coverage["within_2_std"][k] for k in coverage["within_1_std"])
+    assert metrics["calibration"]["against"].startswith("the equivalent latent vector nearest the posterior mean")
 
 
 def test_signal_run_fits_derived_quantities_and_draws_fig3(tmp_path):
@@ -63,12 +71,17 @@ def test_signal_run_fits_derived_quantities_and_draws_fig3(tmp_path):
     metrics.json and drawn as fig. 3-right; the plotted points stay out of the metrics."""
     workdir = str(tmp_path / "rlc")
     result = run_cli(["--sim=rlc", f"--workdir={workdir}", "--config.simulator.backend=closed_form",
-                      *tiny_flags(**{"data.cache_size": 512})])
+                      *tiny_flags(**{"data.cache_size": 512, "eval.num_samples": 300})])
     assert result.returncode == 0, result.stderr[-3000:]
-    derived = read_json(os.path.join(workdir, "metrics.json"))["derived"]
+    metrics = read_json(os.path.join(workdir, "metrics.json"))
+    derived = metrics["derived"]
     assert set(derived) == {"samples_in_validity_region", "f0_hz", "Q"}
     assert all(np.isfinite(derived[q]["slope"]) and derived[q]["r2"] <= 1 for q in ("f0_hz", "Q"))
     assert os.path.exists(os.path.join(workdir, "figures", "fig3_derived.png"))
+    # Calibrated on the invariant f0 and Q, never on the unidentifiable R, L, C.
+    assert metrics["calibration"]["quantities"] == ["f0_hz", "Q"]
+    assert metrics["calibration"]["samples"] == derived["samples_in_validity_region"]
+    assert "contraction" not in metrics["calibration"]
 
 
 def test_tensorboard_has_losses_images_and_config(box_run):

@@ -16,7 +16,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from conftest import run_cli
-from simvae_tf import data, defaults, export, invert, models
+from simvae_tf import data, defaults, export, invert, misfit, models
 from simvae_tf.errors import UserError
 from simvae_tf.invert import images, inputs, signals
 from simvae_tf.invert.spec import ExportSpec
@@ -64,7 +64,9 @@ def export_untrained(simulator, directory):
     generator, encoder = models.build_models(config, simulator)
     scaler = (data.OutputScaler.identity(simulator.output_spec.shape) if simulator.output_spec.is_image
               else data.OutputScaler.fit(simulator.simulate(simulator.sample_latents(np.random.default_rng(0), 256))))
-    return export.export_pair(TrainedPair(generator, encoder, simulator, scaler), str(directory))
+    pair = TrainedPair(generator, encoder, simulator, scaler)
+    reference = misfit.reference_discrepancies(simulator, pair, 0, 64)
+    return export.export_pair(pair, str(directory), {"misspecification": misfit.to_metadata(reference, 0)})
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +336,11 @@ def test_image_folder_is_a_batch_reported_with_the_encoders_numbers(tmp_path, bo
         assert figure.format == "PNG" and figure.width > 300
     report = invert.format_report(results, out)
     assert "render_array" in report and "mean" in report and "reconstruction RMSE" in report
+    # Each input scored against the export's reference distribution (64 values: p >= 1/65).
+    for entry in results["inputs"]:
+        score = entry["misspecification"]
+        assert 1 / 65 - 1e-9 <= score["p_value"] <= 1 and score["atypical"] == (score["p_value"] < 0.01)
+        assert score["verdict"] in report
 
 
 def test_signal_run_reports_derived_quantities_and_posterior_samples(tmp_path, resonator_export):

@@ -18,6 +18,8 @@ SCORERS: dict[str, Callable] = {
     "surrogate": scorers.surrogate,
     "recovery": scorers.recovery,
     "coverage": scorers.coverage,
+    "calibration": scorers.calibration,
+    "misspecification": scorers.misspecification,
     "ground_truth": scorers.ground_truth,
     "canonical": scorers.canonical,
     "consistency": scorers.consistency,

@@ -74,3 +74,46 @@ def derived_figure(points: dict, fits: dict) -> Figure:
         ax.set_ylabel(f"{name} from Z (encoder)")
     figure.tight_layout()
     return figure
+
+
+def calibration_figure(names, pit: np.ndarray, truth: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                       coverage_curve: np.ndarray, against: str, max_points: int = 300) -> Figure:
+    """Fig. 5, one row per quantity: PIT rank histogram, ECDF difference with its 95%
+    simultaneous band, expected coverage, and recovery (posterior mean +- std vs truth)."""
+    from simvae_tf import calibration as calib
+
+    rows = len(names)
+    figure = Figure(figsize=(11.0, 2.3 * rows + 0.6))
+    axes = figure.subplots(rows, 4, squeeze=False)
+    counts = calib.rank_histogram(pit)
+    difference = calib.ecdf_difference(pit)
+    lower, upper = calib.simultaneous_ecdf_band(len(pit))
+    levels = np.asarray(calib.COVERAGE_LEVELS)
+    for q, name in enumerate(names):
+        histogram, ecdf_axes, coverage_axes, recovery_axes = axes[q]
+        bins = counts.shape[0]
+        histogram.bar((np.arange(bins) + 0.5) / bins, counts[:, q], width=1.0 / bins, color="tab:blue", alpha=0.7)
+        histogram.axhline(len(pit) / bins, color="k", lw=0.8, ls="--")
+        histogram.set_ylabel(name)
+        ecdf_axes.fill_between(calib.ECDF_GRID, lower, upper, color="0.85", label="95% band")
+        ecdf_axes.plot(calib.ECDF_GRID, difference[:, q], color="tab:red")
+        ecdf_axes.axhline(0.0, color="k", lw=0.5)
+        coverage_axes.plot([0, 1], [0, 1], color="k", lw=0.8, ls="--")
+        coverage_axes.plot(levels, coverage_curve[:, q], "o-", ms=3, color="tab:green")
+        coverage_axes.set_xlim(0, 1)
+        coverage_axes.set_ylim(0, 1)
+        shown = slice(0, min(max_points, len(truth)))
+        recovery_axes.errorbar(truth[shown, q], mean[shown, q], yerr=std[shown, q], fmt=".", ms=2, lw=0.5,
+                               alpha=0.6)
+        low, high = np.min(truth[:, q]), np.max(truth[:, q])
+        recovery_axes.plot([low, high], [low, high], color="k", lw=0.8, ls="--")
+        if q == 0:
+            histogram.set_title("PIT rank histogram", fontsize=9)
+            ecdf_axes.set_title("ECDF - uniform (95% band)", fontsize=9)
+            coverage_axes.set_title("coverage vs credible level", fontsize=9)
+            recovery_axes.set_title("posterior mean +- std vs truth", fontsize=9)
+        for each in axes[q]:
+            each.tick_params(labelsize=7)
+    figure.suptitle(f"calibration against {against[:90]}{'...' if len(against) > 90 else ''}", fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simvae_tf import data, metrics
+from simvae_tf import calibration as calib
+from simvae_tf import data, metrics, misfit
 from simvae_tf.evaluation import plots
 from simvae_tf.evaluation.samples import EvaluationSamples
 from simvae_tf.simulators import base, invariance
@@ -18,6 +19,10 @@ from simvae_tf.simulators import base, invariance
 # Observable-space consistency simulates S(E(x)) again: capped so that slow simulators
 # (ngspice) keep evaluation in seconds.
 MAX_CONSISTENCY_SAMPLES = 1000
+# Calibration of derived quantities (continuous invariances) draws posterior samples and
+# maps each through derived_quantities: n x S evaluations.
+DERIVED_CALIBRATION_OBSERVATIONS = 2000
+DERIVED_CALIBRATION_DRAWS = 200
 
 
 def _named(names, values) -> dict:
@@ -72,6 +77,118 @@ def coverage(s: EvaluationSamples):
     return {"stage2": {"posterior_coverage": {"within_1_std": _named(sim.latent_names, within[1.0]),
                                               "within_2_std": _named(sim.latent_names, within[2.0]),
                                               "calibrated": {"within_1_std": 0.683, "within_2_std": 0.954}}}}, {}
+
+
+def calibration(s: EvaluationSamples):
+    """Is the posterior honest? PIT values (rank histogram, ECDF difference with its 95%
+    simultaneous band), the expected-coverage curve, z-scores and contraction (fig. 5).
+    Against the true latents; for a finite invariance against the equivalent latent vector
+    nearest the posterior mean; for a continuous one (RLC) on the invariant derived
+    quantities, from posterior samples. Discrete latents are not scored here."""
+    sim = s.simulator
+    continuous_group = sim.has_invariance and sim.orbit(base.denormalize(sim.latents, s.v_u[:1])) is None
+    if continuous_group:
+        scored = _derived_calibration(s)
+        if scored is None:
+            return {}, {}
+    else:
+        scored = _latent_calibration(s)
+    names, pit, truth, mean, std, against = scored
+    coverage_curve = calib.expected_coverage(pit)
+    reported = calib.expected_coverage(pit, calib.REPORTED_LEVELS)
+    errors = np.max(np.abs(reported - np.asarray(calib.REPORTED_LEVELS)[:, None]), axis=0)
+    z = calib.z_scores(truth, mean, std)
+    block = {
+        "against": against,
+        "quantities": names,
+        "samples": int(len(pit)),
+        "expected_coverage": {"levels": list(calib.COVERAGE_LEVELS),
+                              **{name: [round(float(c), 4) for c in coverage_curve[:, q]]
+                                 for q, name in enumerate(names)}},
+        "coverage": {f"{level:g}": _named(names, reported[i]) for i, level in enumerate(calib.REPORTED_LEVELS)},
+        "max_coverage_error": _named(names, errors),
+        "calibrated_within_0.05": {name: bool(e <= 0.05) for name, e in zip(names, errors)},
+        "ecdf_outside_95_band": {name: bool(b) for name, b in zip(names, calib.outside_band(pit, seed=s.seed))},
+        "z_score_mean": _named(names, z.mean(axis=0)),
+        "z_score_std": _named(names, z.std(axis=0)),
+        "pit_histogram": {name: counts.tolist() for name, counts in zip(names, calib.rank_histogram(pit).T)},
+    }
+    if not continuous_group:  # the prior in normalised coordinates is uniform on [-1, 1]: std 1/sqrt(3)
+        block["contraction"] = _named(names, calib.contraction(std, 1.0 / np.sqrt(3.0)).mean(axis=0))
+    figure = plots.calibration_figure(names, pit, truth, mean, std, coverage_curve, against)
+    return {"calibration": block}, {"fig5_calibration": figure}
+
+
+def _latent_calibration(s: EvaluationSamples):
+    sim = s.simulator
+    continuous = [k for k, latent in enumerate(sim.latents) if not latent.discrete]
+    mean_u, std_u = s.posterior.mean_normalized, s.posterior.std_normalized
+    truth = invariance.nearest_equivalent(invariance.latent_targets_of(sim, s.v_u), mean_u)
+    against = ("the equivalent latent vector nearest the posterior mean (normalised coordinates)"
+               if sim.has_invariance else "the true latents (normalised coordinates)")
+    pit = calib.gaussian_pit(truth[:, continuous], mean_u[:, continuous], std_u[:, continuous])
+    return ([sim.latent_names[k] for k in continuous], pit, truth[:, continuous], mean_u[:, continuous],
+            std_u[:, continuous], against)
+
+
+def _derived_calibration(s: EvaluationSamples):
+    """The derived quantities' posterior from samples (log values where positive, where the
+    posterior of a product of log-normal latents is close to Gaussian)."""
+    sim = s.simulator
+    mask = sim.validity_mask(s.v)
+    rows = np.flatnonzero(mask)[:DERIVED_CALIBRATION_OBSERVATIONS]
+    truth_by_name = sim.derived_quantities(s.v[rows])
+    if not truth_by_name or len(rows) < 10:
+        return None
+    from simvae_tf.posterior import Posterior
+
+    subset = Posterior(sim.latents, s.posterior.mean_normalized[rows], s.posterior.log_std_normalized[rows])
+    draws = subset.sample(DERIVED_CALIBRATION_DRAWS, seed=s.seed)  # [n, S, K]
+    # The simulator is only defined on its ranges: derived quantities of clipped draws.
+    draws_u = np.clip(base.normalize(sim.latents, draws.reshape(-1, draws.shape[-1])), -1.0, 1.0)
+    sampled_by_name = sim.derived_quantities(base.denormalize(sim.latents, draws_u))
+    names = list(truth_by_name)
+    truth = np.stack([np.asarray(truth_by_name[n], np.float64) for n in names], axis=1)
+    sampled = np.stack([np.asarray(sampled_by_name[n], np.float64).reshape(len(rows), -1) for n in names], axis=2)
+    positive = np.all(truth > 0, axis=0) & np.all(sampled > 0, axis=(0, 1))
+    truth = np.where(positive, np.log(np.where(positive, truth, 1.0)), truth)
+    sampled = np.where(positive, np.log(np.where(positive, sampled, 1.0)), sampled)
+    pit = calib.sample_pit(truth, sampled, seed=s.seed)
+    against = (f"the derived quantities (log values) of the true latents, from {DERIVED_CALIBRATION_DRAWS} "
+               "posterior draws per observation inside the validity region: the latents themselves are not "
+               "identifiable under a continuous invariance")
+    return names, pit, truth, sampled.mean(axis=1), np.maximum(sampled.std(axis=1), 1e-12), against
+
+
+def misspecification(s: EvaluationSamples):
+    """The misspecification score (`simvae_tf.misfit`): its reference distribution, its
+    false-alarm rate on fresh simulations, and how often it flags inputs the simulator
+    does not make: the evaluation inputs with their elements shuffled (same values, no
+    structure), and independent noise with the data's per-element mean and spread."""
+    reference = misfit.reference_discrepancies(s.simulator, s.pair, s.seed, s.eval_config.reference_samples)
+    levels = (0.01, 0.05)
+
+    def flagged(x):
+        p = misfit.p_values(reference, misfit.discrepancy_at_posterior(s.pair, x, s.pair.posterior(x, score_misfit=False)))
+        return {f"{level:g}": float(np.mean(p < level)) for level in levels}
+
+    fresh_p = misfit.p_values(reference, misfit.discrepancy_at_posterior(s.pair, s.x, s.posterior))
+    rng = np.random.default_rng([s.seed, 2])
+    x = s.x[:min(len(s.x), 1000)]
+    flat = x.reshape(len(x), -1)
+    shuffled = rng.permuted(flat, axis=1).reshape(x.shape)
+    noise = flat.mean(axis=0) + flat.std(axis=0) * rng.standard_normal(flat.shape)
+    if s.simulator.output_spec.is_image:
+        noise = (rng.uniform(size=flat.shape) < flat.mean(axis=0)).astype(np.float32)  # ink at the data's rate
+    block = {
+        "statistic": misfit.STATISTIC,
+        "reference_samples": int(len(reference)),
+        "reference_quantiles": {f"{q:g}": float(np.quantile(reference, q)) for q in (0.5, 0.9, 0.99)},
+        "false_alarm_rate": {f"{level:g}": float(np.mean(fresh_p < level)) for level in levels},
+        "detection_rate": {"shuffled": flagged(shuffled.astype(np.float32)),
+                           "noise": flagged(noise.reshape(x.shape).astype(np.float32))},
+    }
+    return {"misspecification": block}, {}
 
 
 def ground_truth(s: EvaluationSamples):

@@ -38,6 +38,9 @@ def format_report(results: dict, output_dir: str) -> str:
                 text += (f"; {_number(quantity['posterior_mean'])} +- {_number(quantity['posterior_std'])} over "
                          f"{results['num_samples']} samples")
             lines.append(text)
+        if "misspecification" in entry:
+            score = entry["misspecification"]
+            lines.append(f"  {'warning: ' if score['atypical'] else ''}input {score['verdict']}")
         if entry["outside_trained_range"]:
             lines.append(f"  warning: {', '.join(entry['outside_trained_range'])} outside the trained range "
                          "(the input is probably unlike the training data)")

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from simvae_tf import misfit
 from simvae_tf.errors import UserError
 from simvae_tf.invert.images import DEFAULT_MARGIN, FRAMINGS, model_background, preprocess_image
 from simvae_tf.invert.inputs import Observation, input_files, read_inputs
@@ -119,6 +120,11 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
                         for name, quantity in derived.items()},
             "figure": f"{observation.name}.png",
         }
+        if posterior.p_value is not None:
+            entry["misspecification"] = {"discrepancy": float(posterior.discrepancy[i]),
+                                         "p_value": float(posterior.p_value[i]),
+                                         "atypical": bool(posterior.p_value[i] < misfit.ALARM_LEVEL),
+                                         "verdict": misfit.verdict(float(posterior.p_value[i]))}
         if samples is not None:
             entry["samples"] = samples[i].tolist()
         results["inputs"].append(entry)
@@ -148,6 +154,9 @@ def invert(model_dir: str, input_path: str, output_dir: str | None = None, num_s
         bring_images_to_model(observations, spec, background, framing, margin)
     x = np.stack([observation.x for observation in observations]).astype(np.float32)
     posterior = pair.posterior(x)
+    if posterior.p_value is None:
+        notes.append("the export holds no misspecification reference (exported before simvae_tf 0.2); re-export it "
+                     "(--mode=export) to have each input scored")
     reconstructions = reconstructions_of(x, posterior, pair, simulator, notes)
     samples = posterior.sample(num_samples, seed) if num_samples else None
     derived = derived_quantities(simulator, posterior.mean, samples, notes)

@@ -1,0 +1,117 @@
+"""Calibration of a posterior against known truths: pure numpy functions, no models.
+
+A posterior is calibrated when the truth is a draw from it: then its probability integral
+transform (PIT: the posterior CDF at the truth) is uniform on [0, 1], and every central
+credible interval at level a holds the truth a fraction a of the time (simulation-based
+calibration, Talts et al. 2018; ECDF bands of Saeilynoja et al. 2022). Two ways in:
+
+  Gaussian posteriors (the encoder's, in normalised coordinates): `gaussian_pit`, closed form;
+  any posterior given by samples (e.g. a derived quantity such as RLC's f0 computed from
+  posterior draws): `sample_pit`.
+
+From PIT values [n, Q] (Q quantities) everything else follows: `rank_histogram`,
+`ecdf_difference` with `simultaneous_ecdf_band`, `expected_coverage` (the central interval
+at level a holds the truth iff |PIT - 1/2| <= a/2). `z_scores` and `contraction` are the
+two numbers of BayesFlow's z-score / contraction plot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+COVERAGE_LEVELS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 ... 0.95
+REPORTED_LEVELS = (0.5, 0.68, 0.9, 0.95)
+ECDF_GRID = np.linspace(0.0, 1.0, 101)
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + _erf(np.asarray(x, np.float64) / math.sqrt(2.0)))
+
+
+def gaussian_pit(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Phi((truth - mean) / std) elementwise, [n, Q]."""
+    truth, mean, std = (np.asarray(a, np.float64) for a in (truth, mean, std))
+    if not truth.shape == mean.shape == std.shape:
+        raise ValueError(f"truth {truth.shape}, mean {mean.shape} and std {std.shape} must have the same shape")
+    if np.any(std <= 0):
+        raise ValueError("std must be positive")
+    return normal_cdf((truth - mean) / std)
+
+
+def sample_pit(truth: np.ndarray, samples: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The fraction of posterior samples [n, S, Q] below the truth [n, Q]; ties (a posterior
+    collapsed on the truth) are split at random, so that a calibrated posterior still gives
+    uniform values."""
+    truth, samples = np.asarray(truth, np.float64), np.asarray(samples, np.float64)
+    if samples.ndim != 3 or samples.shape[::2] != truth.shape:
+        raise ValueError(f"samples {samples.shape} must be [n, S, Q] for truth {truth.shape} [n, Q]")
+    below = np.mean(samples < truth[:, None], axis=1)
+    ties = np.mean(samples == truth[:, None], axis=1)
+    return below + ties * np.random.default_rng(seed).uniform(size=below.shape)
+
+
+def rank_histogram(pit: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """Counts of PIT values per equal bin of [0, 1], [num_bins, Q]; flat when calibrated."""
+    pit = np.atleast_2d(np.asarray(pit, np.float64).T).T
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    return np.stack([np.histogram(np.clip(pit[:, q], 0.0, 1.0), edges)[0] for q in range(pit.shape[1])], axis=1)
+
+
+def ecdf(pit: np.ndarray, grid: np.ndarray = ECDF_GRID) -> np.ndarray:
+    """The empirical CDF of each column of pit [n, Q] on grid [G]: [G, Q]."""
+    pit = np.sort(np.asarray(pit, np.float64), axis=0)
+    return np.stack([np.searchsorted(pit[:, q], grid, side="right") / len(pit) for q in range(pit.shape[1])], axis=1)
+
+
+def ecdf_difference(pit: np.ndarray, grid: np.ndarray = ECDF_GRID) -> np.ndarray:
+    """ECDF(grid) - grid, [G, Q]: zero for a calibrated posterior, above zero where the truth
+    falls low in the posterior (overestimates), an S-shape when the posterior is too narrow."""
+    return ecdf(pit, grid) - np.asarray(grid)[:, None]
+
+
+def simultaneous_ecdf_band(n: int, grid: np.ndarray = ECDF_GRID, confidence: float = 0.95,
+                           num_simulations: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) [G] of ECDF(grid) - grid that n uniform values stay inside at every
+    grid point at once with probability `confidence`. Pointwise quantile bands of
+    simulated uniform ECDFs, widened until the simultaneous coverage is reached."""
+    rng = np.random.default_rng([seed, n])
+    simulated = ecdf(rng.uniform(size=(n, num_simulations)), grid) - np.asarray(grid)[:, None]  # [G, M]
+    lower, upper = np.zeros(len(grid)), np.zeros(len(grid))
+    for pointwise in np.linspace(confidence, 1.0, 201):
+        lower = np.quantile(simulated, (1.0 - pointwise) / 2.0, axis=1)
+        upper = np.quantile(simulated, (1.0 + pointwise) / 2.0, axis=1)
+        inside = np.all((simulated >= lower[:, None] - 1e-12) & (simulated <= upper[:, None] + 1e-12), axis=0)
+        if inside.mean() >= confidence:
+            break
+    return lower, upper
+
+
+def outside_band(pit: np.ndarray, confidence: float = 0.95, seed: int = 0) -> np.ndarray:
+    """Per quantity [Q], whether its ECDF difference leaves the simultaneous band anywhere:
+    the calibration test at level 1 - confidence."""
+    difference = ecdf_difference(pit)
+    lower, upper = simultaneous_ecdf_band(len(pit), confidence=confidence, seed=seed)
+    return np.any((difference < lower[:, None] - 1e-12) | (difference > upper[:, None] + 1e-12), axis=0)
+
+
+def expected_coverage(pit: np.ndarray, levels: Sequence[float] = COVERAGE_LEVELS) -> np.ndarray:
+    """Empirical coverage of the central credible interval at each level, [L, Q]; the
+    diagonal (coverage == level) when calibrated, below it when overconfident."""
+    distance = np.abs(np.asarray(pit, np.float64) - 0.5)
+    return np.stack([np.mean(distance <= level / 2.0, axis=0) for level in levels])
+
+
+def z_scores(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(mean - truth) / std, [n, Q]: mean 0 and std 1 when calibrated."""
+    return (np.asarray(mean, np.float64) - np.asarray(truth, np.float64)) / np.asarray(std, np.float64)
+
+
+def contraction(std: np.ndarray, prior_std: np.ndarray | float) -> np.ndarray:
+    """1 - posterior variance / prior variance, [n, Q]: 1 when the data pin a quantity
+    down, 0 when they teach nothing about it."""
+    return 1.0 - (np.asarray(std, np.float64) / np.asarray(prior_std, np.float64)) ** 2
