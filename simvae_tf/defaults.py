@@ -50,6 +50,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Held-out simulations whose discrepancy D[x, G(E(x))] is the misspecification reference
     # (stored with the export; p-values resolve to 1 / (n + 1)).
     config.eval.reference_samples = 2000
+    # Posterior draws simulated with S per observation in the predictive check.
+    config.eval.predictive_draws = 20
     return config
 
 

@@ -365,6 +365,13 @@ def test_signal_run_reports_derived_quantities_and_posterior_samples(tmp_path, r
     np.testing.assert_allclose(u.std(0), np.exp(posterior["log_std_normalized"][0]), rtol=0.08)
     assert (np.array(entry["samples"]) > 0).all()  # log-scale latents stay positive
     assert "on the model's frequency grid" in " ".join(entry["preprocessing"])
+    # The predictive check simulated S at 20 posterior draws: its RMSEs are ordered, and the
+    # error split reproduces the reconstruction errors reported beside it.
+    check = entry["predictive_check"]
+    assert check["draws"] == 20 and 0 <= check["rmse_q05"] <= check["rmse_q50"] <= check["rmse_q95"]
+    assert check["inversion_rmse"] == pytest.approx(entry["reconstruction_rmse"]["G(E(x))"], rel=1e-5)
+    sim_at_mean = SeriesResonator().simulate(np.array([[entry["posterior"][n]["mean"] for n in ("R", "L", "C")]]))
+    assert check["surrogate_rmse"] > 0 and np.isfinite(sim_at_mean).all()
 
 
 def test_unimportable_simulator_still_inverts(tmp_path, resonator_export):
@@ -379,6 +386,7 @@ def test_unimportable_simulator_still_inverts(tmp_path, resonator_export):
     assert not results["simulator"]["importable"]
     assert "not importable" in results["notes"][0]
     assert set(entry["reconstruction_rmse"]) == {"G(E(x))"} and entry["derived"] == {}
+    assert "predictive_check" not in entry  # it needs the simulator
     assert np.shape(entry["samples"]) == (5, 3)
 
 

@@ -20,6 +20,7 @@ SCORERS: dict[str, Callable] = {
     "coverage": scorers.coverage,
     "calibration": scorers.calibration,
     "misspecification": scorers.misspecification,
+    "predictive_check": scorers.predictive_check,
     "ground_truth": scorers.ground_truth,
     "canonical": scorers.canonical,
     "consistency": scorers.consistency,

@@ -114,6 +114,31 @@ def calibration_figure(names, pit: np.ndarray, truth: np.ndarray, mean: np.ndarr
             recovery_axes.set_title("posterior mean +- std vs truth", fontsize=9)
         for each in axes[q]:
             each.tick_params(labelsize=7)
-    figure.suptitle(f"calibration against {against[:90]}{'...' if len(against) > 90 else ''}", fontsize=9)
+    import textwrap
+
+    figure.suptitle(textwrap.fill(f"calibration against {against}", 150), fontsize=8)
     figure.tight_layout()
+    return figure
+
+
+def predictive_figure(simulator: base.Simulator, x: np.ndarray, generated: np.ndarray, resimulated: np.ndarray
+                      ) -> Figure:
+    """Fig. 6: observations with their posterior predictive re-simulations S(z ~ q(z | x)):
+    images with the re-renders' mean and spread, signals with their 5-95% band."""
+    k = resimulated.shape[1]
+    if simulator.output_spec.is_image:
+        spread = resimulated.std(axis=1)
+        spread = spread / max(float(spread.max()), 1e-6)
+        return figures.image_grid([x, generated, resimulated.mean(axis=1), spread],
+                                  ["x", "G(E(x))", f"S(z~q) mean ({k})", "S(z~q) spread"],
+                                  f"{simulator.name}: posterior predictive check")
+    figure = figures.signal_grid([x, generated], ["x", "G(E(x))"], title=f"{simulator.name}: posterior predictive "
+                                 f"check, 5-95% of S over {k} posterior draws", **_signal_kwargs(simulator))
+    band = resimulated if resimulated.ndim == 4 else resimulated[..., None]  # [n, k, N, C]
+    low, high = np.quantile(band, 0.05, axis=1), np.quantile(band, 0.95, axis=1)
+    axis_values = simulator.frequencies_hz if simulator.frequencies_hz is not None else np.arange(band.shape[2])
+    axes = np.asarray(figure.axes).reshape(band.shape[-1], len(x))
+    for j in range(len(x)):
+        for c in range(band.shape[-1]):
+            axes[c, j].fill_between(axis_values, low[j, :, c], high[j, :, c], color="tab:orange", alpha=0.3)
     return figure

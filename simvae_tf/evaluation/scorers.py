@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from simvae_tf import calibration as calib
-from simvae_tf import data, metrics, misfit
+from simvae_tf import data, metrics, misfit, predictive
 from simvae_tf.evaluation import plots
 from simvae_tf.evaluation.samples import EvaluationSamples
 from simvae_tf.simulators import base, invariance
@@ -23,6 +23,8 @@ MAX_CONSISTENCY_SAMPLES = 1000
 # maps each through derived_quantities: n x S evaluations.
 DERIVED_CALIBRATION_OBSERVATIONS = 2000
 DERIVED_CALIBRATION_DRAWS = 200
+# Posterior predictive checks simulate S at every draw: observations x draws simulations.
+PREDICTIVE_OBSERVATIONS = 200
 
 
 def _named(names, values) -> dict:
@@ -189,6 +191,26 @@ def misspecification(s: EvaluationSamples):
                            "noise": flagged(noise.reshape(x.shape).astype(np.float32))},
     }
     return {"misspecification": block}, {}
+
+
+def predictive_check(s: EvaluationSamples):
+    """Posterior predictive check through S on fresh simulations (`simvae_tf.predictive`):
+    the RMSE of x against S at posterior draws, and the error split into inversion error
+    |x - G(E(x))| and surrogate error |S(E(x)) - G(E(x))|; fig. 6 shows four of them."""
+    m = min(s.num_samples, PREDICTIVE_OBSERVATIONS)
+    x = s.x[:m]
+    posterior = s.pair.posterior(x, score_misfit=False)
+    check = predictive.check(s.simulator, s.pair, x, posterior, s.eval_config.predictive_draws, s.seed)
+
+    def spread(values):
+        return {"mean": float(np.mean(values)), "q50": float(np.median(values)), "q95": float(np.quantile(values, 0.95))}
+
+    block = {"observations": m, "draws": check["draws"],
+             **{key: spread(check[key]) for key in ("rmse_q50", "rmse_q95", "inversion_rmse", "surrogate_rmse")}}
+    shown = min(4, m)
+    figure = plots.predictive_figure(s.simulator, x[:shown], s.pair.generate(posterior.clipped_mean()[:shown]),
+                                     check["resimulated"][:shown])
+    return {"predictive_check": block}, {"fig6_predictive": figure}
 
 
 def ground_truth(s: EvaluationSamples):

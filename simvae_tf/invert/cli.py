@@ -23,6 +23,7 @@ def define_flags() -> flags.FlagValues:
     flags.DEFINE_integer("samples", 0, "Posterior samples per input to write to results.json.")
     flags.DEFINE_enum("framing", "ink", FRAMINGS, "Images: crop to the ink (ink) or keep the whole frame (full).")
     flags.DEFINE_float("margin", DEFAULT_MARGIN, "Images, --framing=ink: margin around the ink, a fraction of its size.")
+    flags.DEFINE_integer("predictive_draws", 20, "Posterior draws simulated with S for the predictive check (0: skip).")
     flags.DEFINE_integer("seed", 0, "Seed of the posterior samples.")
     flags.DEFINE_bool("verbose", False, "Show full tracebacks for errors.")
     return flags.FLAGS
@@ -49,7 +50,7 @@ def run(argv: list[str]) -> None:
     from simvae_tf.invert.run import invert
 
     results, output_dir = invert(FLAGS.model, FLAGS.input, FLAGS.output, FLAGS.samples, FLAGS.framing,
-                                 FLAGS.margin, FLAGS.seed)
+                                 FLAGS.margin, FLAGS.seed, FLAGS.predictive_draws)
     print(format_report(results, output_dir), flush=True)
 
 

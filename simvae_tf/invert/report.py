@@ -38,6 +38,12 @@ def format_report(results: dict, output_dir: str) -> str:
                 text += (f"; {_number(quantity['posterior_mean'])} +- {_number(quantity['posterior_std'])} over "
                          f"{results['num_samples']} samples")
             lines.append(text)
+        if "predictive_check" in entry:
+            check = entry["predictive_check"]
+            lines.append(f"  predictive check: RMSE of x vs S at {check['draws']} posterior draws "
+                         f"{_number(check['rmse_q50'])} (5-95% {_number(check['rmse_q05'])}-{_number(check['rmse_q95'])}); "
+                         f"inversion error |x - G(E(x))| {_number(check['inversion_rmse'])}, surrogate error "
+                         f"|S(E(x)) - G(E(x))| {_number(check['surrogate_rmse'])}")
         if "misspecification" in entry:
             score = entry["misspecification"]
             lines.append(f"  {'warning: ' if score['atypical'] else ''}input {score['verdict']}")
@@ -56,8 +62,10 @@ def format_report(results: dict, output_dir: str) -> str:
 
 
 def input_figure(spec: ExportSpec, observation: Observation, index: int, reconstructions: dict[str, np.ndarray],
-                 posterior_mean: np.ndarray):
-    """The input next to its re-renderings G(E(x)) and S(E(x)); the title gives E(x)."""
+                 posterior_mean: np.ndarray, resimulated: np.ndarray | None = None):
+    """The input next to its re-renderings G(E(x)) and S(E(x)); the title gives E(x). With
+    the posterior predictive re-simulations [k, *shape]: images gain their mean and spread,
+    signals the 5-95% band of S over posterior draws."""
     from simvae_tf import figures
 
     estimate = "  ".join(f"{latent.name}={value:.3g}" for latent, value in zip(spec.latents, posterior_mean))
@@ -66,6 +74,10 @@ def input_figure(spec: ExportSpec, observation: Observation, index: int, reconst
         panels = ([thumbnail(observation.picture)] if observation.picture is not None else []) + [observation.x] + \
                  [rows[index] for rows in reconstructions.values()]
         labels = (["as read"] if observation.picture is not None else []) + ["model input"] + list(reconstructions)
+        if resimulated is not None:
+            spread = resimulated.std(axis=0)
+            panels += [resimulated.mean(axis=0), spread / max(float(spread.max()), 1e-6)]
+            labels += [f"S(z~q) mean, {len(resimulated)}", "S(z~q) spread"]
         figure = figures.image_grid([panels], [""], title, column_labels=labels)
         figure.set_size_inches(max(figure.get_size_inches()[0], 0.12 * len(title)), figure.get_size_inches()[1] + 0.3)
         return figure
@@ -74,6 +86,14 @@ def input_figure(spec: ExportSpec, observation: Observation, index: int, reconst
     figure = figures.signal_grid(rows, ["input"] + list(reconstructions),
                                  axis_values=axis.values if axis is not None else None,
                                  channel_names=spec.channels, title=title, log_axis=bool(axis and axis.log))
+    if resimulated is not None:
+        band = resimulated if resimulated.ndim == 3 else resimulated[..., None]
+        x_axis = axis.values if axis is not None else np.arange(band.shape[1])
+        low, high = np.quantile(band, 0.05, axis=0), np.quantile(band, 0.95, axis=0)
+        for c, axes in enumerate(figure.axes[:band.shape[-1]]):
+            axes.fill_between(x_axis, low[:, c], high[:, c], color="tab:orange", alpha=0.25,
+                              label=f"S(z~q) 5-95%, {len(band)} draws")
+        figure.axes[0].legend(fontsize=6)
     figure.set_size_inches(max(5.0, 0.09 * len(title)), figure.get_size_inches()[1] + 0.5)
     if axis is not None:
         for axes in figure.axes[-1:]:
@@ -83,10 +103,11 @@ def input_figure(spec: ExportSpec, observation: Observation, index: int, reconst
 
 
 def input_figures_png(spec: ExportSpec, observations: list[Observation], reconstructions: dict[str, np.ndarray],
-                      posterior_mean: np.ndarray) -> dict[str, bytes]:
+                      posterior_mean: np.ndarray, resimulated: np.ndarray | None = None) -> dict[str, bytes]:
     """{input name: PNG bytes} of every input's figure."""
     from simvae_tf import figures
 
     # PNG bytes, not Figure objects: a folder of hundreds of inputs stays small in memory.
-    return {observation.name: figures.to_png(input_figure(spec, observation, i, reconstructions, posterior_mean[i]))
+    return {observation.name: figures.to_png(input_figure(spec, observation, i, reconstructions, posterior_mean[i],
+                                                          None if resimulated is None else resimulated[i]))
             for i, observation in enumerate(observations)}

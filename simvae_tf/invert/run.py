@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from simvae_tf import misfit
+from simvae_tf import misfit, predictive
 from simvae_tf.errors import UserError
 from simvae_tf.invert.images import DEFAULT_MARGIN, FRAMINGS, model_background, preprocess_image
 from simvae_tf.invert.inputs import Observation, input_files, read_inputs
@@ -21,15 +21,19 @@ from simvae_tf.simulators import base
 RANGE_TOLERANCE = 0.05
 REFERENCE_SAMPLES = 16
 MAX_SAMPLES = 100_000
+MAX_PREDICTIVE_DRAWS = 1000
 
 
-def check_options(num_samples: int, framing: str, margin: float) -> None:
+def check_options(num_samples: int, framing: str, margin: float, predictive_draws: int = 0) -> None:
     if framing not in FRAMINGS:
         raise UserError(f"--framing={framing!r} unknown; use one of {', '.join(FRAMINGS)}")
     if not 0.0 <= margin <= 2.0:
         raise UserError(f"--margin={margin} is invalid: it must be a fraction of the drawing's size in [0, 2]")
     if not (isinstance(num_samples, (int, np.integer)) and 0 <= num_samples <= MAX_SAMPLES):
         raise UserError(f"--samples={num_samples} is invalid: it must be an integer in [0, {MAX_SAMPLES}]")
+    if not (isinstance(predictive_draws, (int, np.integer)) and 0 <= predictive_draws <= MAX_PREDICTIVE_DRAWS):
+        raise UserError(f"--predictive_draws={predictive_draws} is invalid: it must be an integer in "
+                        f"[0, {MAX_PREDICTIVE_DRAWS}] (0 skips the check)")
 
 
 def reference_images(spec: ExportSpec, simulator: base.Simulator | None, pair, seed: int) -> np.ndarray:
@@ -88,8 +92,20 @@ def derived_quantities(simulator: base.Simulator | None, mean: np.ndarray, sampl
         return {}
 
 
+def predictive_check(simulator, pair, x: np.ndarray, posterior, draws: int, seed: int, notes: list[str]):
+    """`predictive.check` when the simulator imports (and draws > 0), else None."""
+    if simulator is None or draws == 0:
+        return None
+    try:
+        return predictive.check(simulator, pair, x, posterior, draws, seed)
+    except Exception as e:  # the simulator is a black box
+        notes.append(f"predictive check skipped: the simulator failed on posterior draws ({type(e).__name__}: {e})")
+        return None
+
+
 def build_results(spec: ExportSpec, simulator, observations: list[Observation], x: np.ndarray, posterior,
-                  samples: np.ndarray | None, reconstructions: dict, derived: dict, notes: list[str]) -> dict:
+                  samples: np.ndarray | None, reconstructions: dict, derived: dict, notes: list[str],
+                  check: dict | None = None) -> dict:
     """The JSON document results.json holds (format RESULTS_FORMAT)."""
     mean, std = posterior.mean, posterior.std
     results = {
@@ -120,6 +136,8 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
                         for name, quantity in derived.items()},
             "figure": f"{observation.name}.png",
         }
+        if check is not None:
+            entry["predictive_check"] = predictive.summary(check, i)
         if posterior.p_value is not None:
             entry["misspecification"] = {"discrepancy": float(posterior.discrepancy[i]),
                                          "p_value": float(posterior.p_value[i]),
@@ -132,12 +150,13 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
 
 
 def invert(model_dir: str, input_path: str, output_dir: str | None = None, num_samples: int = 0,
-           framing: str = "ink", margin: float = DEFAULT_MARGIN, seed: int = 0) -> tuple[dict, str]:
+           framing: str = "ink", margin: float = DEFAULT_MARGIN, seed: int = 0,
+           predictive_draws: int = predictive.DEFAULT_DRAWS) -> tuple[dict, str]:
     """Inverts every input; writes OUT_DIR/results.json and figures; returns (results, OUT_DIR).
 
     Every check that needs no TensorFlow (options, inputs, output folder, the export's
     metadata) runs before the SavedModels load, so bad input fails fast."""
-    check_options(num_samples, framing, margin)
+    check_options(num_samples, framing, margin, predictive_draws)
     paths = input_files(input_path)
     spec = ExportSpec.read(model_dir)
     output_dir = os.path.abspath(output_dir or default_output_dir(input_path))
@@ -160,9 +179,12 @@ def invert(model_dir: str, input_path: str, output_dir: str | None = None, num_s
     reconstructions = reconstructions_of(x, posterior, pair, simulator, notes)
     samples = posterior.sample(num_samples, seed) if num_samples else None
     derived = derived_quantities(simulator, posterior.mean, samples, notes)
-    results = build_results(spec, simulator, observations, x, posterior, samples, reconstructions, derived, notes)
+    check = predictive_check(simulator, pair, x, posterior, predictive_draws, seed, notes)
+    results = build_results(spec, simulator, observations, x, posterior, samples, reconstructions, derived, notes,
+                            check)
 
     from simvae_tf.invert.report import input_figures_png
 
-    write_outputs(output_dir, results, input_figures_png(spec, observations, reconstructions, posterior.mean))
+    write_outputs(output_dir, results, input_figures_png(spec, observations, reconstructions, posterior.mean,
+                                                         None if check is None else check["resimulated"]))
     return results, output_dir
