@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from simvae_tf import config as config_lib
 from simvae_tf import simulators
 from simvae_tf.errors import ConfigError
@@ -89,7 +91,25 @@ class Run:
             training.restore_pair(self.pair, self.workdir.root)
             self._restored = True
             self.pair.misfit_reference = None  # of the networks before, if any
+            self.pair.log_std_offset = np.log(self.std_scale()).astype(np.float32)
         return self.pair
+
+    def std_scale(self) -> np.ndarray:
+        """The post-hoc factor on each latent's posterior std (`std_calibration`; ones when
+        eval.calibrate_std is off), fitted once and kept in the workdir."""
+        from simvae_tf import std_calibration
+
+        if not self.config.eval.calibrate_std:
+            return np.ones(self.simulator.num_latents)
+        n, seed = self.config.eval.std_calibration_samples, self.config.seed
+        record = self.workdir.read_std_calibration()
+        if record is None or record.get("samples") != n or record.get("seed") != seed:
+            self.pair.log_std_offset = np.zeros(self.simulator.num_latents, np.float32)  # fit the raw posterior
+            scale, how = std_calibration.fit(self.simulator, self.pair, seed, n)
+            record = {"scale": dict(zip(self.simulator.latent_names, scale.tolist())), "samples": n, "seed": seed,
+                      "how": how}
+            self.workdir.write_std_calibration(record)
+        return np.array([record["scale"][name] for name in self.simulator.latent_names])
 
     def misfit_reference(self):
         """The sorted reference discrepancies of the trained pair (`simvae_tf.misfit`),
@@ -140,6 +160,9 @@ class Run:
         pair = self.trained_pair()
         started = time.time()
         results, figs = evaluation.evaluate(self.simulator, pair, self.config.eval, self.config.seed, scorers)
+        if "calibration" in results:
+            results["calibration"]["std_scale"] = dict(zip(self.simulator.latent_names,
+                                                           np.exp(pair.log_std_offset).round(4).tolist()))
         results["evaluation_seconds"] = round(time.time() - started, 1)
         for name, figure in figs.items():
             self.workdir.save_figure(name, figures.to_png(figure))

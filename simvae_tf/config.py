@@ -111,7 +111,7 @@ def validate(config) -> None:
     for key in ("batch_size", "model.width", "model.depth", "stage1.steps", "stage2.steps", "stage1.steps_per_loop",
                 "stage2.steps_per_loop", "stage1.summaries_every", "stage2.summaries_every", "eval.num_samples",
                 "eval.num_bins", "eval.num_figure_samples", "eval.reference_samples",
-                "eval.predictive_draws"):
+                "eval.predictive_draws", "eval.std_calibration_samples"):
         positive_int(key)
     for key in ("stage1.learning_rate", "stage2.learning_rate"):
         value = _get(config, key)

@@ -102,14 +102,20 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     generator_archive.add_endpoint("serve", generate, input_signature=[latents_spec])
     generator_archive.add_endpoint("discrepancy", discrepancy, input_signature=[latents_spec, x_spec])
 
-    def infer(x):
+    log_std_offset = tf.constant(np.asarray(pair.log_std_offset, np.float32))
+
+    def posterior_u(x):
         mean_u, log_std_u = split_posterior(pair.encoder(to_model_space(x), training=False))
+        return mean_u, log_std_u + log_std_offset
+
+    def infer(x):
+        mean_u, log_std_u = posterior_u(x)
         value = to_physical(mean_u)
         return {"mean": value, "std": physical_std(value, log_std_u), "mean_normalized": mean_u,
                 "log_std_normalized": log_std_u}
 
     def sample(x, num_samples, seed):
-        mean_u, log_std_u = split_posterior(pair.encoder(to_model_space(x), training=False))
+        mean_u, log_std_u = posterior_u(x)
         shape = tf.stack([tf.shape(mean_u)[0], num_samples, k])
         eps = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]))
         return to_physical(mean_u[:, None] + tf.exp(log_std_u)[:, None] * eps)
@@ -135,6 +141,8 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "tensorflow_version": tf.__version__,
         **simulator.describe(),
         "output_scaler": scaler.to_json() if not is_image else None,
+        # The factor on the encoder's std from post-hoc calibration (1: none), already applied.
+        "posterior_std_scale": np.exp(np.asarray(pair.log_std_offset, np.float64)).round(4).tolist(),
         "signatures": {
             "generator": {"serve": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]},
                           "discrepancy": {"inputs": {"latents": [None, k], "x": [None, *x_shape]}, "outputs": [None]}},

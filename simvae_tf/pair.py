@@ -26,6 +26,9 @@ class TrainedPair:
         # Sorted reference discrepancies of `misfit` (set by the run once known): with it,
         # posteriors carry a misspecification p-value per observation.
         self.misfit_reference = None
+        # Post-hoc width calibration (`calibration.fit_std_scale`), added to the encoder's
+        # log std: zeros until the run sets it.
+        self.log_std_offset = np.zeros(simulator.num_latents, np.float32)
 
     @property
     def latents(self) -> tuple[base.Latent, ...]:
@@ -71,5 +74,5 @@ class TrainedPair:
             raise ValueError(f"x has shape {x.shape}; expected a batch [B, {', '.join(map(str, self.output_spec.shape))}]")
         raw = self.encoder.predict(self.to_model_space(x).astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
         mean, log_std = split_posterior(raw)
-        posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std))
+        posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std) + self.log_std_offset)
         return misfit.scored(self, x, posterior) if score_misfit else posterior

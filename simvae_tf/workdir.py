@@ -28,6 +28,7 @@ METRICS = "metrics.json"
 # Config blocks that may change between runs in one workdir (they do not change what was
 # trained); any other difference is refused.
 MUTABLE_CONFIG_BLOCKS = ("eval",)
+STD_CALIBRATION = "posterior_std_scale.json"
 
 
 def default_workdir(sim_name: str) -> str:
@@ -125,6 +126,14 @@ class Workdir:
             if logs:
                 metrics.setdefault("training", {})[stage] = logs
         write_json(self.path(METRICS), metrics)
+
+    # -- posterior_std_scale.json: the post-hoc width calibration of the trained encoder ------
+    def read_std_calibration(self) -> dict | None:
+        path = self.path(STD_CALIBRATION)
+        return read_json(path) if os.path.exists(path) else None
+
+    def write_std_calibration(self, record: dict) -> None:
+        write_json(self.path(STD_CALIBRATION), record)
 
     # -- TensorBoard and figures ---------------------------------------------------------------
     def writer(self, name: str, config=None):

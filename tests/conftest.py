@@ -22,6 +22,7 @@ TINY = {
     "batch_size": 8, "model.width": 4, "stage1.steps": 4, "stage2.steps": 4,
     "stage1.steps_per_loop": 2, "stage2.steps_per_loop": 2, "eval.num_samples": 64,
     "eval.num_figure_samples": 3, "eval.reference_samples": 128, "eval.predictive_draws": 4,
+    "eval.std_calibration_samples": 128,
 }
 
 

@@ -63,6 +63,11 @@ def check_run(run, simulator, workdir):
     assert run.generate(z).shape == (5, *simulator.output_spec.shape)
 
     model = sv.load(run.export_dir)
+    # The post-hoc std calibration is fitted once, kept in the workdir and baked into the export.
+    scale = run.std_scale()
+    assert scale.shape == (k,) and np.all(scale > 0)
+    np.testing.assert_allclose(model.metadata["posterior_std_scale"], scale, rtol=1e-3)
+    assert os.path.exists(os.path.join(run.workdir.root, "posterior_std_scale.json"))
     assert [latent.name for latent in model.latents] == [latent.name for latent in simulator.latents]
     loaded = model.posterior(x)
     np.testing.assert_allclose(loaded.mean_normalized, post.mean_normalized, atol=1e-5)

@@ -78,3 +78,13 @@ def test_contraction_and_bad_input():
         calib.gaussian_pit(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)))
     with pytest.raises(ValueError, match="same shape"):
         calib.gaussian_pit(np.zeros((2, 1)), np.zeros((2, 2)), np.ones((2, 1)))
+
+
+def test_std_scale_recovers_the_factor_a_posterior_is_too_narrow_by(rng):
+    truth, mean, std = gaussian_case(rng, n=4000, q=2, width_factor=3.0)
+    scale = calib.fit_std_scale(truth, mean, std)
+    np.testing.assert_allclose(scale, 3.0, rtol=0.08)
+    rescaled = calib.expected_coverage(calib.gaussian_pit(truth, mean, std * scale), calib.REPORTED_LEVELS)
+    assert np.max(np.abs(rescaled - np.array(calib.REPORTED_LEVELS)[:, None])) < 0.03
+    truth, mean, std = gaussian_case(rng, n=4000, q=2)
+    np.testing.assert_allclose(calib.fit_std_scale(truth, mean, std), 1.0, rtol=0.06)
