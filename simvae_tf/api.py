@@ -172,13 +172,19 @@ class Run:
     def export(self) -> str:
         from simvae_tf import export
 
-        from simvae_tf import misfit
+        from simvae_tf import files, misfit, model_card
 
         reference = self.misfit_reference()
-        return export.export_pair(self.trained_pair(), self.export_dir,
-                                  extra_metadata={"sim": self.sim_name,
-                                                  "simulator_options": self.config.simulator.to_dict(),
-                                                  "misspecification": misfit.to_metadata(reference, self.config.seed)})
+        export.export_pair(self.trained_pair(), self.export_dir, extra_metadata={
+            "sim": self.sim_name,
+            "simulator_options": self.config.simulator.to_dict(),
+            "misspecification": misfit.to_metadata(reference, self.config.seed),
+            "model_card": model_card.summary(self.metrics),
+            "config": self.config.to_dict(),
+        })
+        card = model_card.markdown(export.read_metadata(self.export_dir))
+        files.atomic_write(os.path.join(self.export_dir, "README.md"), lambda f: f.write(card.encode()))
+        return self.export_dir
 
     # -- using the trained pair ----------------------------------------------------------------
     def posterior(self, x) -> Posterior:

@@ -174,6 +174,16 @@ def test_export_metadata_documents_units(box_run):
     assert [latent["name"] for latent in metadata["latents"]] == ["w", "h", "x", "y"]
     assert metadata["output_spec"] == {"shape": [64, 64, 3], "kind": "image"}
     assert metadata["format"] == "simvae_tf.export/1"
+    # The model card: the evaluation's headline numbers travel with the SavedModels.
+    card = metadata["model_card"]
+    assert set(card["recovery_r2_per_latent"]) == {"w", "h", "x", "y"} and 0 <= card["mig"] <= 1
+    assert set(card["calibration"]["coverage"]) == {"0.5", "0.68", "0.9", "0.95"}
+    assert card["misspecification"]["false_alarm_rate"]["0.01"] is not None
+    assert metadata["misspecification"]["samples"] == 128 and metadata["config"]["stage1"]["steps"] == 4
+    with open(os.path.join(box_run[0], "export", "README.md")) as f:
+        readme = f.read()
+    assert readme.startswith("# box: a SimVAE export") and "| w | 0.1 | 0.5 | field | linear |" in readme
+    assert "| latent | recovery R^2 |" in readme
 
 
 def test_evaluate_and_export_modes_rerun_parts(box_run):
