@@ -180,11 +180,20 @@ class Run:
             "simulator_options": self.config.simulator.to_dict(),
             "misspecification": misfit.to_metadata(reference, self.config.seed),
             "model_card": model_card.summary(self.metrics),
+            "invariance": self._invariance_metadata(),
             "config": self.config.to_dict(),
         })
         card = model_card.markdown(export.read_metadata(self.export_dir))
         files.atomic_write(os.path.join(self.export_dir, "README.md"), lambda f: f.write(card.encode()))
         return self.export_dir
+
+    def _invariance_metadata(self) -> dict:
+        sim = self.simulator
+        continuous = bool(sim.has_invariance and sim.orbit(sim.sample_latents(np.random.default_rng(0), 1)) is None)
+        return {"present": bool(sim.has_invariance), "continuous": continuous,
+                "description": sim.invariance_description,
+                "determined": list(sim.derived_quantities(sim.sample_latents(np.random.default_rng(0), 1)))
+                if continuous else None}
 
     # -- using the trained pair ----------------------------------------------------------------
     def posterior(self, x) -> Posterior:

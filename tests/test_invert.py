@@ -481,3 +481,19 @@ def test_large_pictures_are_reduced_on_reading_and_keep_thin_strokes(tmp_path, m
     assert max(rgb.shape[:2]) <= images.MAX_READ_SIDE and rgb.shape[2] == 3
     assert rgb.shape[1] / rgb.shape[0] == pytest.approx(5.0, rel=0.01)
     assert rgb[:, rgb.shape[1] // 2].min() < 0.5 and rgb[0].min() > 0.9  # the line is there, the rest white
+
+
+def test_report_of_a_continuous_invariance_puts_the_determined_quantities_first():
+    latent = {"name": "R", "unit": "ohm", "low": 10.0, "high": 1000.0, "scale": "log"}
+    entry = {"name": "sweep", "source": "sweep.csv", "preprocessing": ["as given"], "figure": "sweep.png",
+             "posterior": {"R": {"mean": 346.5, "std": 0.63}}, "outside_trained_range": [],
+             "reconstruction_rmse": {"G(E(x))": 0.1}, "derived": {"f0_hz": {"at_mean": 5000.0}}}
+    results = {"latents": [latent], "inputs": [entry], "notes": [], "num_samples": 0,
+               "invariance": {"continuous": True, "description": "R is free along a curve", "determined": ["f0_hz"]}}
+    lines = invert.format_report(results, "OUT").splitlines()
+    assert lines[0].startswith("note: R is free along a curve. Read f0_hz below;")
+    assert lines.index("  derived f0_hz = 5000 at the posterior mean") < next(
+        i for i, line in enumerate(lines) if line.lstrip().startswith("latent"))
+    results["invariance"] = None
+    lines = invert.format_report(results, "OUT").splitlines()
+    assert not lines[0].startswith("note:") and lines.index("  derived f0_hz = 5000 at the posterior mean") > 1

@@ -20,8 +20,23 @@ def format_report(results: dict, output_dir: str) -> str:
     """What the command line prints: per input the posterior table, derived quantities and
     warnings; then the notes and what was written."""
     lines = []
+    invariance = results.get("invariance") or {}
+    if invariance.get("continuous"):
+        determined = ", ".join(invariance.get("determined") or []) or "the invariant quantities"
+        lines.append(f"note: {invariance.get('description') or 'a continuous invariance leaves some latents free'}. "
+                     f"Read {determined} below; each latent value is one point of the set that fits, not a "
+                     "measurement of that latent, and its std is not its uncertainty.")
     for entry in results["inputs"]:
         lines.append(f"{entry['name']}  ({os.path.basename(entry['source'])}: {'; '.join(entry['preprocessing'])})")
+        derived = []
+        for name, quantity in entry["derived"].items():
+            text = f"  derived {name} = {_number(quantity['at_mean'])} at the posterior mean"
+            if "posterior_mean" in quantity:
+                text += (f"; {_number(quantity['posterior_mean'])} +- {_number(quantity['posterior_std'])} over "
+                         f"{results['num_samples']} samples")
+            derived.append(text)
+        if invariance.get("continuous"):  # what the data determine first
+            lines += derived
         rows = [("latent", "mean", "std", "unit", "range")]
         for latent in results["latents"]:
             p = entry["posterior"][latent["name"]]
@@ -32,12 +47,8 @@ def format_report(results: dict, output_dir: str) -> str:
         for row in rows:
             lines.append("  " + "  ".join([row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]),
                                            row[3].ljust(widths[3]), row[4]]).rstrip())
-        for name, quantity in entry["derived"].items():
-            text = f"  derived {name} = {_number(quantity['at_mean'])} at the posterior mean"
-            if "posterior_mean" in quantity:
-                text += (f"; {_number(quantity['posterior_mean'])} +- {_number(quantity['posterior_std'])} over "
-                         f"{results['num_samples']} samples")
-            lines.append(text)
+        if not invariance.get("continuous"):
+            lines += derived
         if "predictive_check" in entry:
             check = entry["predictive_check"]
             lines.append(f"  predictive check: RMSE of x vs S at {check['draws']} posterior draws "

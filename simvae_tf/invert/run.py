@@ -115,6 +115,7 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
                       "importable": simulator is not None},
         "latents": [{"name": l.name, "unit": l.unit, "low": l.low, "high": l.high, "scale": l.scale}
                     for l in spec.latents],
+        "invariance": spec.metadata.get("invariance"),
         "num_samples": 0 if samples is None else samples.shape[1],
         "notes": notes,
         "inputs": [],

@@ -117,6 +117,9 @@ class Simulator(abc.ABC):
 
     # -- invariances (one-to-many inverses) ---------------------------------------------
     has_invariance: ClassVar[bool] = False
+    # In words, for reports: what the output leaves free when a continuous invariance makes
+    # some latents undetermined (RLC: the scaling of R, L, C); None otherwise.
+    invariance_description: ClassVar[str | None] = None
 
     def canonicalize(self, z: np.ndarray) -> np.ndarray:
         """Maps each latent vector to the canonical representative of its invariance

@@ -86,6 +86,8 @@ class RLCSimulator(Simulator):
     frequencies_hz = FREQUENCIES_HZ
     channels = CHANNELS
     has_invariance = True
+    invariance_description = ("the output is unchanged under (R, L, C) -> (R/s, L/s, C s) for any s > 0: R, L and C "
+                              "are free along that curve, and only f0 and Q are determined")
 
     def __init__(self, backend: str = "ngspice", circuits_per_run: int = DEFAULT_CIRCUITS_PER_RUN,
                  invariance_scale_max: float = 10.0):
