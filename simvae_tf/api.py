@@ -167,6 +167,7 @@ class Run:
         for name, figure in figs.items():
             self.workdir.save_figure(name, figures.to_png(figure))
         self.workdir.update_metrics(results)
+        self.workdir.write_hparams(self.config, headline_metrics(results))
         return results
 
     def export(self) -> str:
@@ -222,6 +223,19 @@ def _make_strategy(strategy):
     from simvae_tf import strategies
 
     return strategies.make_strategy(strategy) if isinstance(strategy, str) else strategy
+
+
+def headline_metrics(results: dict) -> dict[str, float | None]:
+    """The numbers the HParams dashboard compares runs by."""
+    headline = {"mig": results.get("stage2", {}).get("mig"),
+                "ground_truth_mig": results.get("ground_truth", {}).get("mig"),
+                "surrogate_mean_abs_error": results.get("stage1", {}).get("mean_abs_error")}
+    for name, r2 in results.get("stage2", {}).get("r2_per_latent", {}).items():
+        headline[f"r2/{name}"] = r2
+    for name, error in results.get("calibration", {}).get("max_coverage_error", {}).items():
+        headline[f"coverage_error/{name}"] = error
+    headline["false_alarm_rate"] = results.get("misspecification", {}).get("false_alarm_rate", {}).get("0.01")
+    return headline
 
 
 def summary_line(results: dict) -> str:

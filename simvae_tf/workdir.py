@@ -154,6 +154,26 @@ class Workdir:
             for name, png in pngs.items():
                 tf.summary.image(name, tf.image.decode_png(png, channels=4)[None])
 
+    def write_hparams(self, config, headline: dict[str, float]) -> None:
+        """TensorBoard's HParams dashboard (tensorboard/hparams): the config's scalar keys as
+        hyperparameters and the evaluation's headline numbers as its metrics, so runs under
+        one --logdir compare side by side (the ablation tables of docs/objective.md)."""
+        import tensorflow as tf
+        from tensorboard.plugins.hparams import api as hp
+
+        def flat(d, prefix=""):
+            for key, value in d.items():
+                if isinstance(value, dict):
+                    yield from flat(value, f"{prefix}{key}.")
+                elif isinstance(value, (bool, int, float, str)):
+                    yield f"{prefix}{key}", value
+
+        with self.writer("hparams").as_default(step=0):
+            hp.hparams(dict(flat(config.to_dict())), trial_id=self.root)
+            for name, value in headline.items():
+                if value is not None:
+                    tf.summary.scalar(name, float(value))
+
     def save_figure(self, name: str, png: bytes) -> str:
         """figures/<name>.png (atomically) and the same image in tensorboard/evaluation."""
         os.makedirs(self.path("figures"), exist_ok=True)

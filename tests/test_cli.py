@@ -91,7 +91,10 @@ def test_tensorboard_has_losses_images_and_config(box_run):
     for event_file in glob.glob(os.path.join(box_run[0], "tensorboard", "*", "events.*")):
         for event in tf.compat.v1.train.summary_iterator(event_file):
             tags.update(v.tag for v in event.summary.value)
-    assert {"loss", "comparison", "traversals", "config", "reconstruction", "fig4_mim"} <= tags
+    assert {"loss", "comparison", "traversals", "config", "reconstruction", "fig4_mim", "fig5_calibration",
+            "fig6_predictive"} <= tags
+    # The HParams dashboard: the config as hyperparameters, the headline numbers as metrics.
+    assert {"_hparams_/session_start_info", "mig", "r2/w", "coverage_error/w", "false_alarm_rate"} <= tags
 
 
 def test_rerun_of_a_finished_run_is_a_no_op(box_run):
