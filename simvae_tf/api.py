@@ -171,9 +171,9 @@ class Run:
         return results
 
     def export(self) -> str:
-        from simvae_tf import export
-
-        from simvae_tf import files, misfit, model_card
+        """export/ (SavedModels, metadata.json with the misfit reference and the model card,
+        README.md); returns its path."""
+        from simvae_tf import export, files, misfit, model_card
 
         reference = self.misfit_reference()
         export.export_pair(self.trained_pair(), self.export_dir, extra_metadata={
