@@ -159,6 +159,7 @@ class Run:
 
         pair = self.trained_pair()
         started = time.time()
+        self.misfit_reference()  # once per run: the misspecification scorer and the export share it
         results, figs = evaluation.evaluate(self.simulator, pair, self.config.eval, self.config.seed, scorers)
         if "calibration" in results:
             results["calibration"]["std_scale"] = dict(zip(self.simulator.latent_names,
@@ -189,12 +190,13 @@ class Run:
         return self.export_dir
 
     def _invariance_metadata(self) -> dict:
+        from simvae_tf.simulators import invariance
+
         sim = self.simulator
-        continuous = bool(sim.has_invariance and sim.orbit(sim.sample_latents(np.random.default_rng(0), 1)) is None)
+        continuous = invariance.has_continuous_invariance(sim)
+        determined = list(sim.derived_quantities(sim.sample_latents(np.random.default_rng(0), 1))) if continuous else None
         return {"present": bool(sim.has_invariance), "continuous": continuous,
-                "description": sim.invariance_description,
-                "determined": list(sim.derived_quantities(sim.sample_latents(np.random.default_rng(0), 1)))
-                if continuous else None}
+                "description": sim.invariance_description, "determined": determined}
 
     # -- using the trained pair ----------------------------------------------------------------
     def posterior(self, x) -> Posterior:

@@ -18,10 +18,10 @@ def fit(simulator, pair, seed: int, n: int) -> tuple[np.ndarray, str]:
     from simvae_tf.simulators import base, invariance
 
     scale = np.ones(simulator.num_latents)
+    if invariance.has_continuous_invariance(simulator):
+        return scale, "not fitted: a continuous invariance leaves the latents undetermined"
     v, x = data.physical_batch(simulator, seed, STREAM, n)
     v_u = base.normalize(simulator.latents, v)
-    if simulator.has_invariance and simulator.orbit(v[:1]) is None:
-        return scale, "not fitted: a continuous invariance leaves the latents undetermined"
     posterior = pair.posterior(x, score_misfit=False)
     mean_u, std_u = posterior.mean_normalized, posterior.std_normalized
     truth = invariance.nearest_equivalent(invariance.latent_targets_of(simulator, v_u), mean_u)

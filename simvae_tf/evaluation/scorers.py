@@ -71,7 +71,7 @@ def coverage(s: EvaluationSamples):
     against the equivalent true latent vector nearest the posterior mean. Skipped for
     continuous invariances (RLC): there the encoder may answer any point of a curve."""
     sim = s.simulator
-    if sim.has_invariance and sim.orbit(base.denormalize(sim.latents, s.v_u[:1])) is None:
+    if invariance.has_continuous_invariance(sim):
         return {}, {}
     mean_u = s.posterior.mean_normalized
     truth = invariance.nearest_equivalent(invariance.latent_targets_of(sim, s.v_u), mean_u)
@@ -88,7 +88,7 @@ def calibration(s: EvaluationSamples):
     nearest the posterior mean; for a continuous one (RLC) on the invariant derived
     quantities, from posterior samples. Discrete latents are not scored here."""
     sim = s.simulator
-    continuous_group = sim.has_invariance and sim.orbit(base.denormalize(sim.latents, s.v_u[:1])) is None
+    continuous_group = invariance.has_continuous_invariance(sim)
     if continuous_group:
         scored = _derived_calibration(s)
         if scored is None:
@@ -167,14 +167,18 @@ def misspecification(s: EvaluationSamples):
     false-alarm rate on fresh simulations, and how often it flags inputs the simulator
     does not make: the evaluation inputs with their elements shuffled (same values, no
     structure), and independent noise with the data's per-element mean and spread."""
-    reference = misfit.reference_discrepancies(s.simulator, s.pair, s.seed, s.eval_config.reference_samples)
+    reference = s.pair.misfit_reference  # a run computes it once, for this and its export
+    if reference is None:
+        reference = misfit.reference_discrepancies(s.simulator, s.pair, s.seed, s.eval_config.reference_samples)
     levels = (0.01, 0.05)
 
     def flagged(x):
         p = misfit.p_values(reference, misfit.discrepancy_at_posterior(s.pair, x, s.pair.posterior(x, score_misfit=False)))
         return {f"{level:g}": float(np.mean(p < level)) for level in levels}
 
-    fresh_p = misfit.p_values(reference, misfit.discrepancy_at_posterior(s.pair, s.x, s.posterior))
+    fresh_p = s.posterior.p_value  # scored by the pair when it holds the reference
+    if fresh_p is None:
+        fresh_p = misfit.p_values(reference, misfit.discrepancy_at_posterior(s.pair, s.x, s.posterior))
     rng = np.random.default_rng([s.seed, 2])
     x = s.x[:min(len(s.x), 1000)]
     flat = x.reshape(len(x), -1)

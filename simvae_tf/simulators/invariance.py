@@ -41,6 +41,13 @@ def nearest_equivalent(candidates: np.ndarray, reference: np.ndarray) -> np.ndar
     return candidates[np.arange(len(candidates)), nearest]
 
 
+def has_continuous_invariance(simulator: Simulator) -> bool:
+    """An invariance without a finite orbit (RLC's scaling): the latents are not
+    identifiable, only quantities invariant under it are."""
+    return bool(simulator.has_invariance and simulator.orbit(simulator.sample_latents(np.random.default_rng(0), 1))
+                is None)
+
+
 def num_equivalent_latents(simulator: Simulator) -> int:
     """G of `latent_targets_of`: the size of a finite invariance group, else 1."""
     orbit = simulator.orbit(simulator.sample_latents(np.random.default_rng(0), 1))
