@@ -35,11 +35,11 @@ def check(simulator, pair, x: np.ndarray, posterior, k: int = DEFAULT_DRAWS, see
     """Per observation [B]: the RMSE of x against each re-simulation (its mean and 5/50/95%
     quantiles over the k draws), the inversion and surrogate errors, and the re-simulations
     themselves ("resimulated", [B, k, *shape], for figures)."""
+    from simvae_tf import data
+
     x = np.asarray(x, np.float32)
     resimulated = resimulate(simulator, posterior, k, seed)
     errors = np.stack([_rmse(x, resimulated[:, i]) for i in range(k)], axis=1)  # [B, k]
-    from simvae_tf import data
-
     at_mean = posterior.clipped_mean()
     generated = pair.generate(at_mean)
     simulated = np.asarray(data.simulate_checked(simulator, at_mean), np.float32).reshape(x.shape)

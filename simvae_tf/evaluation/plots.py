@@ -3,6 +3,8 @@ TensorBoard summaries during training) and from metrics (figs. 3 and 4)."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -114,8 +116,6 @@ def calibration_figure(names, pit: np.ndarray, truth: np.ndarray, mean: np.ndarr
             recovery_axes.set_title("posterior mean +- std vs truth", fontsize=9)
         for each in axes[q]:
             each.tick_params(labelsize=7)
-    import textwrap
-
     figure.suptitle(textwrap.fill(f"calibration against {against}", 150), fontsize=8)
     figure.tight_layout()
     return figure
