@@ -15,6 +15,10 @@ TensorFlow runs, without simvae_tf: `tf.saved_model.load(DIR).serve(...)` or
                                 posterior in the networks' [-1, 1] coordinates (sample here)}
                     sample(x [B, ...], num_samples: int32, seed: int32) -> [B, n, K]
                         seeded posterior draws, physical units
+                    (under a continuous invariance with a declared direction, RLC's
+                    scaling, "mean", "std" and the draws include the uniform spread along
+                    the orbit inside the ranges: `posterior.Posterior`; "mean_normalized"
+                    and "log_std_normalized" stay the encoder's Gaussian)
   both              to_normalized(latents [B, K]) -> [B, K] and to_physical(u [B, K]) ->
                     [B, K]: the map between physical units and [-1, 1] (log value for
                     log-scale latents), so downstream code never copies it
@@ -63,6 +67,44 @@ def _latent_maps(latents):
     return to_normalized, to_physical, physical_std
 
 
+def _orbit_maps(direction_u: np.ndarray | None):
+    """The orbit spread of `posterior.Posterior` as TF functions (the numpy twin is
+    `invariance.orbit_segment` and the Posterior's center/std/sample): (posterior moments,
+    draws) of a Gaussian in normalised coordinates."""
+    import tensorflow as tf
+
+    def moments(mean_u, log_std_u):
+        return mean_u, tf.exp(log_std_u)
+
+    def draws(mean_u, log_std_u, eps, uniform):
+        return mean_u[:, None] + tf.exp(log_std_u)[:, None] * eps
+
+    if direction_u is None:
+        return moments, draws
+    moving = np.flatnonzero(direction_u)
+    d = tf.constant(direction_u, tf.float32)
+    d_moving = tf.constant(direction_u[moving], tf.float32)
+
+    def segment(mean_u):
+        center = tf.clip_by_value(mean_u, -1.0, 1.0)
+        c = tf.gather(center, moving, axis=1)
+        to_lower, to_upper = (-1.0 - c) / d_moving, (1.0 - c) / d_moving
+        return (center, tf.reduce_max(tf.minimum(to_lower, to_upper), axis=1),
+                tf.reduce_min(tf.maximum(to_lower, to_upper), axis=1))
+
+    def orbit_moments(mean_u, log_std_u):
+        center, low, high = segment(mean_u)
+        spread = (high - low)[:, None] * tf.abs(d) / np.sqrt(12.0)
+        return center + 0.5 * (low + high)[:, None] * d, tf.sqrt(tf.exp(2.0 * log_std_u) + tf.square(spread))
+
+    def orbit_draws(mean_u, log_std_u, eps, uniform):
+        center, low, high = segment(mean_u)
+        offsets = low[:, None] + (high - low)[:, None] * uniform
+        return center[:, None] + tf.exp(log_std_u)[:, None] * eps + offsets[..., None] * d
+
+    return orbit_moments, orbit_draws
+
+
 def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> str:
     """Writes a trained pair (`pair.TrainedPair`) as export_dir/{generator,encoder,metadata.json}."""
     import keras
@@ -108,17 +150,21 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         mean_u, log_std_u = split_posterior(pair.encoder(to_model_space(x), training=False))
         return mean_u, log_std_u + log_std_offset
 
+    orbit_moments, orbit_draws = _orbit_maps(pair.orbit_direction)
+
     def infer(x):
         mean_u, log_std_u = posterior_u(x)
-        value = to_physical(mean_u)
-        return {"mean": value, "std": physical_std(value, log_std_u), "mean_normalized": mean_u,
+        center_u, std_u = orbit_moments(mean_u, log_std_u)
+        value = to_physical(center_u)
+        return {"mean": value, "std": physical_std(value, tf.math.log(std_u)), "mean_normalized": mean_u,
                 "log_std_normalized": log_std_u}
 
     def sample(x, num_samples, seed):
         mean_u, log_std_u = posterior_u(x)
         shape = tf.stack([tf.shape(mean_u)[0], num_samples, k])
         eps = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]))
-        return to_physical(mean_u[:, None] + tf.exp(log_std_u)[:, None] * eps)
+        uniform = tf.random.stateless_uniform(shape[:2], seed=tf.stack([seed, 1]))
+        return to_physical(orbit_draws(mean_u, log_std_u, eps, uniform))
 
     encoder_archive = archive_with_latent_maps(pair.encoder)
     encoder_archive.add_endpoint("serve", infer, input_signature=[x_spec])
@@ -143,6 +189,9 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "output_scaler": scaler.to_json() if not is_image else None,
         # The factor on the encoder's std from post-hoc calibration (1: none), already applied.
         "posterior_std_scale": np.exp(np.asarray(pair.log_std_offset, np.float64)).round(4).tolist(),
+        # A continuous invariance's direction in normalised coordinates (null: none): the
+        # posterior spreads along it (`posterior.Posterior`).
+        "orbit_direction": None if pair.orbit_direction is None else pair.orbit_direction.tolist(),
         "signatures": {
             "generator": {"serve": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]},
                           "discrepancy": {"inputs": {"latents": [None, k], "x": [None, *x_shape]}, "outputs": [None]}},
@@ -226,7 +275,8 @@ class ExportedPair:
         x = _checked_batch(x, self.output_spec.shape, "x")
         parts = self._batched(self.encoder.serve, x)
         posterior = Posterior(self.latents, *(np.concatenate([p[key].numpy() for p in parts])
-                                              for key in ("mean_normalized", "log_std_normalized")))
+                                              for key in ("mean_normalized", "log_std_normalized")),
+                              orbit_direction=self.metadata.get("orbit_direction"))
         return misfit.scored(self, x, posterior) if score_misfit and self.generator_has_discrepancy else posterior
 
     @property

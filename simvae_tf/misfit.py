@@ -29,11 +29,8 @@ def scored(pair, x: np.ndarray, posterior):
     reference = pair.misfit_reference
     if reference is None or len(posterior) == 0:
         return posterior
-    from simvae_tf.posterior import Posterior
-
     d = discrepancy_at_posterior(pair, x, posterior)
-    return Posterior(posterior.latents, posterior.mean_normalized, posterior.log_std_normalized, d,
-                     p_values(reference, d))
+    return posterior.with_misfit(d, p_values(reference, d))
 
 
 def reference_discrepancies(simulator, pair, seed: int, n: int) -> np.ndarray:

@@ -35,6 +35,13 @@ class TrainedPair:
         return tuple(self.simulator.latents)
 
     @property
+    def orbit_direction(self) -> np.ndarray | None:
+        """The continuous invariance's direction in normalised coordinates (or None)."""
+        from simvae_tf.simulators import invariance
+
+        return invariance.normalized_direction(self.latents, self.simulator.invariance_direction)
+
+    @property
     def latent_names(self) -> list[str]:
         return self.simulator.latent_names
 
@@ -74,5 +81,6 @@ class TrainedPair:
             raise ValueError(f"x has shape {x.shape}; expected a batch [B, {', '.join(map(str, self.output_spec.shape))}]")
         raw = self.encoder.predict(self.to_model_space(x).astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
         mean, log_std = split_posterior(raw)
-        posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std) + self.log_std_offset)
+        posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std) + self.log_std_offset,
+                              orbit_direction=self.orbit_direction)
         return misfit.scored(self, x, posterior) if score_misfit else posterior

@@ -4,6 +4,13 @@ The encoder's posterior is a diagonal Gaussian in the networks' normalised coord
 ([-1, 1] per latent; log value for log-scale latents), so samples are drawn there and
 mapped to physical units: a log-scale latent's posterior is log-normal. A trained run
 (`Run.posterior`) and a loaded export (`load(...).posterior`) both return this class.
+
+Under a continuous invariance declared as a direction (`Simulator.invariance_direction`,
+RLC's scaling), the encoder's Gaussian sits at one arbitrary point of the line of latents
+that all explain x. The posterior is then that Gaussian spread uniformly along the part of
+the line inside the sampling ranges (the exact posterior along the orbit under the uniform
+prior): draws cover the line, the mean is its centre and the std includes the spread, so no
+latent the data leave free is presented as precisely known.
 """
 
 from __future__ import annotations
@@ -19,23 +26,42 @@ class Posterior:
     """q(z | x) for B observations over K latents.
 
     mean, std: [B, K] physical units (std of a log-scale latent by the delta method:
-    value x sigma of the log); mean_normalized, log_std_normalized: [B, K], the Gaussian
-    itself; sample(n, seed): [B, n, K] physical units. When the pair knows its reference
-    distribution (`simvae_tf.misfit`): discrepancy [B], p_value [B] and atypical(level),
-    whether each observation looks like the simulator's outputs at all."""
+    value x sigma of the log); sample(n, seed): [B, n, K] physical units;
+    mean_normalized, log_std_normalized: [B, K], the encoder's Gaussian in the networks'
+    coordinates. With an `orbit_direction` [K] (normalised coordinates, a continuous
+    invariance) the posterior adds a uniform offset along it (`orbit_range`), and mean,
+    std, center_normalized, std_normalized and the draws include it. When the pair knows
+    its reference distribution (`simvae_tf.misfit`): discrepancy [B], p_value [B] and
+    atypical(level), whether each observation looks like the simulator's outputs at all."""
 
     def __init__(self, latents: Sequence[base.Latent], mean_normalized: np.ndarray, log_std_normalized: np.ndarray,
-                 discrepancy: np.ndarray | None = None, p_value: np.ndarray | None = None):
+                 discrepancy: np.ndarray | None = None, p_value: np.ndarray | None = None,
+                 orbit_direction: np.ndarray | None = None):
         self.latents = tuple(latents)
         self.discrepancy = None if discrepancy is None else np.asarray(discrepancy, np.float64)
         self.p_value = None if p_value is None else np.asarray(p_value, np.float64)
         # Kept in the precision the networks gave (float32): the metrics are computed on it.
         self.mean_normalized = np.asarray(mean_normalized)
         self.log_std_normalized = np.asarray(log_std_normalized)
+        self.orbit_direction = None if orbit_direction is None else np.asarray(orbit_direction, np.float64)
         if self.mean_normalized.shape != self.log_std_normalized.shape or self.mean_normalized.ndim != 2 \
                 or self.mean_normalized.shape[1] != len(self.latents):
             raise ValueError(f"posterior parameters of shapes {self.mean_normalized.shape} and "
                              f"{self.log_std_normalized.shape} do not fit {len(self.latents)} latents")
+        if self.orbit_direction is not None and self.orbit_direction.shape != (len(self.latents),):
+            raise ValueError(f"orbit_direction of shape {self.orbit_direction.shape} does not fit "
+                             f"{len(self.latents)} latents")
+
+    def with_misfit(self, discrepancy: np.ndarray, p_value: np.ndarray) -> "Posterior":
+        """The same posterior carrying each observation's misspecification score."""
+        return Posterior(self.latents, self.mean_normalized, self.log_std_normalized, discrepancy, p_value,
+                         self.orbit_direction)
+
+    def __getitem__(self, rows) -> "Posterior":
+        """The posterior of some observations (an index array, a slice or a mask)."""
+        pick = (lambda a: None if a is None else a[rows])
+        return Posterior(self.latents, self.mean_normalized[rows], self.log_std_normalized[rows],
+                         pick(self.discrepancy), pick(self.p_value), self.orbit_direction)
 
     def atypical(self, level: float = 0.01) -> np.ndarray:
         """[B] bool: observations the simulator is unlikely to have produced (p < level)."""
@@ -54,13 +80,42 @@ class Posterior:
     def latent_names(self) -> list[str]:
         return [latent.name for latent in self.latents]
 
+    # -- the orbit of a continuous invariance ----------------------------------------------------
     @property
-    def std_normalized(self) -> np.ndarray:
-        return np.exp(self.log_std_normalized)
+    def orbit_range(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(low [B], high [B]): the offsets along `orbit_direction`, from the (clipped)
+        Gaussian mean, that stay inside the sampling ranges; None without an orbit."""
+        if self.orbit_direction is None:
+            return None
+        from simvae_tf.simulators import invariance
+
+        return invariance.orbit_segment(self.mean_normalized, self.orbit_direction)
 
     @property
+    def center_normalized(self) -> np.ndarray:
+        """The posterior mean in normalised coordinates, [B, K]: the Gaussian's mean, or with
+        an orbit the middle of its part inside the ranges."""
+        if self.orbit_direction is None:
+            return self.mean_normalized
+        low, high = self.orbit_range
+        middle = 0.5 * (low + high)
+        return (np.clip(self.mean_normalized, -1.0, 1.0) + middle[:, None] * self.orbit_direction).astype(np.float32)
+
+    @property
+    def std_normalized(self) -> np.ndarray:
+        """The posterior std in normalised coordinates, [B, K]; with an orbit it adds the
+        uniform spread along it: sqrt(sigma^2 + d^2 (high - low)^2 / 12)."""
+        std = np.exp(self.log_std_normalized)
+        if self.orbit_direction is None:
+            return std
+        low, high = self.orbit_range
+        spread = (high - low)[:, None] * np.abs(self.orbit_direction) / np.sqrt(12.0)
+        return np.sqrt(std.astype(np.float64) ** 2 + spread ** 2).astype(np.float32)
+
+    # -- physical units ---------------------------------------------------------------------
+    @property
     def mean(self) -> np.ndarray:
-        return base.denormalize(self.latents, self.mean_normalized)
+        return base.denormalize(self.latents, self.center_normalized)
 
     @property
     def std(self) -> np.ndarray:
@@ -70,15 +125,22 @@ class Posterior:
 
     def clipped_mean(self) -> np.ndarray:
         """The mean, clipped to the latent ranges the simulator accepts (to simulate it)."""
-        return base.denormalize(self.latents, np.clip(self.mean_normalized, -1.0, 1.0))
+        return base.denormalize(self.latents, np.clip(self.center_normalized, -1.0, 1.0))
 
     def sample_normalized(self, n: int, seed: int = 0) -> np.ndarray:
         """n draws per observation in normalised coordinates, [B, n, K]."""
         if not (isinstance(n, (int, np.integer)) and n >= 0):
             raise ValueError(f"n={n!r}: the number of samples must be a non-negative integer")
-        eps = np.random.default_rng(seed).standard_normal((len(self), int(n), len(self.latents)))
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((len(self), int(n), len(self.latents)))
         std = np.exp(self.log_std_normalized.astype(np.float64))
-        return self.mean_normalized[:, None] + std[:, None] * eps
+        draws = self.mean_normalized[:, None] + std[:, None] * eps
+        if self.orbit_direction is not None:
+            low, high = self.orbit_range
+            offsets = low[:, None] + (high - low)[:, None] * rng.uniform(size=(len(self), int(n)))
+            draws = (np.clip(self.mean_normalized, -1.0, 1.0)[:, None] + std[:, None] * eps
+                     + offsets[..., None] * self.orbit_direction)
+        return draws
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n posterior draws per observation in physical units, [B, n, K] (seeded)."""

@@ -83,6 +83,27 @@ def test_signal_run_fits_derived_quantities_and_draws_fig3(tmp_path):
     assert metrics["calibration"]["samples"] == derived["samples_in_validity_region"]
     assert "contraction" not in metrics["calibration"]
 
+    # The export spreads the posterior along the scaling orbit, as `Posterior` does: its
+    # mean/std equal the numpy posterior's, and its draws move R over a wide range.
+    import tensorflow as tf
+
+    import simvae_tf as sv
+    from simvae_tf.simulators.rlc import RLCSimulator
+
+    simulator = RLCSimulator(backend="closed_form")
+    x = simulator.simulate(simulator.sample_latents(np.random.default_rng(3), 6))
+    model = sv.load(os.path.join(workdir, "export"))
+    assert model.metadata["orbit_direction"] is not None
+    posterior = model.posterior(x)
+    served = model.encoder.serve(tf.constant(x))
+    np.testing.assert_allclose(served["mean"].numpy(), posterior.mean, rtol=1e-4)
+    np.testing.assert_allclose(served["std"].numpy(), posterior.std, rtol=1e-3)
+    draws = model.encoder.sample(tf.constant(x), num_samples=tf.constant(500), seed=tf.constant(0)).numpy()
+    log_r = np.log(draws[..., 0])
+    assert np.median(log_r.max(axis=1) - log_r.min(axis=1)) > 1.0
+    u = np.stack([model.encoder.to_normalized(tf.constant(d)).numpy() for d in draws])
+    np.testing.assert_allclose(u.mean(axis=1), posterior.center_normalized, atol=0.1)
+
 
 def test_tensorboard_has_losses_images_and_config(box_run):
     import tensorflow as tf

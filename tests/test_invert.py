@@ -487,13 +487,15 @@ def test_report_of_a_continuous_invariance_puts_the_determined_quantities_first(
     latent = {"name": "R", "unit": "ohm", "low": 10.0, "high": 1000.0, "scale": "log"}
     entry = {"name": "sweep", "source": "sweep.csv", "preprocessing": ["as given"], "figure": "sweep.png",
              "posterior": {"R": {"mean": 346.5, "std": 0.63}}, "outside_trained_range": [],
-             "reconstruction_rmse": {"G(E(x))": 0.1}, "derived": {"f0_hz": {"at_mean": 5000.0}}}
+             "reconstruction_rmse": {"G(E(x))": 0.1}, "derived": {"f0_hz": {"at_mean": 5000.0}},
+             "canonical": {"R": 100.0}}
     results = {"latents": [latent], "inputs": [entry], "notes": [], "num_samples": 0,
                "invariance": {"continuous": True, "description": "R is free along a curve", "determined": ["f0_hz"]}}
     lines = invert.format_report(results, "OUT").splitlines()
-    assert lines[0].startswith("note: R is free along a curve. Read f0_hz below;")
-    assert lines.index("  derived f0_hz = 5000 at the posterior mean") < next(
-        i for i, line in enumerate(lines) if line.lstrip().startswith("latent"))
+    assert lines[0].startswith("note: R is free along a curve. Read f0_hz and the canonical form below;")
+    table = next(i for i, line in enumerate(lines) if line.lstrip().startswith("latent"))
+    assert lines.index("  derived f0_hz = 5000 at the posterior mean") < table
+    assert lines.index("  canonical form: R = 100 ohm") < table
     results["invariance"] = None
     lines = invert.format_report(results, "OUT").splitlines()
     assert not lines[0].startswith("note:") and lines.index("  derived f0_hz = 5000 at the posterior mean") > 1

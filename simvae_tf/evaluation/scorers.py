@@ -137,24 +137,11 @@ def _derived_calibration(s: EvaluationSamples):
     """The derived quantities' posterior from samples (log values where positive, where the
     posterior of a product of log-normal latents is close to Gaussian)."""
     sim = s.simulator
-    mask = sim.validity_mask(s.v)
-    rows = np.flatnonzero(mask)[:DERIVED_CALIBRATION_OBSERVATIONS]
-    truth_by_name = sim.derived_quantities(s.v[rows])
-    if not truth_by_name or len(rows) < 10:
+    rows = np.flatnonzero(sim.validity_mask(s.v))[:DERIVED_CALIBRATION_OBSERVATIONS]
+    if not sim.derived_quantities(s.v[:1]) or len(rows) < 10:
         return None
-    from simvae_tf.posterior import Posterior
-
-    subset = Posterior(sim.latents, s.posterior.mean_normalized[rows], s.posterior.log_std_normalized[rows])
-    draws = subset.sample(DERIVED_CALIBRATION_DRAWS, seed=s.seed)  # [n, S, K]
-    # The simulator is only defined on its ranges: derived quantities of clipped draws.
-    draws_u = np.clip(base.normalize(sim.latents, draws.reshape(-1, draws.shape[-1])), -1.0, 1.0)
-    sampled_by_name = sim.derived_quantities(base.denormalize(sim.latents, draws_u))
-    names = list(truth_by_name)
-    truth = np.stack([np.asarray(truth_by_name[n], np.float64) for n in names], axis=1)
-    sampled = np.stack([np.asarray(sampled_by_name[n], np.float64).reshape(len(rows), -1) for n in names], axis=2)
-    positive = np.all(truth > 0, axis=0) & np.all(sampled > 0, axis=(0, 1))
-    truth = np.where(positive, np.log(np.where(positive, truth, 1.0)), truth)
-    sampled = np.where(positive, np.log(np.where(positive, sampled, 1.0)), sampled)
+    draws = s.posterior[rows].sample(DERIVED_CALIBRATION_DRAWS, seed=s.seed)  # [n, S, K]
+    names, truth, sampled = invariance.derived_truth_and_draws(sim, s.v[rows], draws)
     pit = calib.sample_pit(truth, sampled, seed=s.seed)
     against = (f"the derived quantities (log values) of the true latents, from {DERIVED_CALIBRATION_DRAWS} "
                "posterior draws per observation inside the validity region: the latents themselves are not "

@@ -24,8 +24,9 @@ def format_report(results: dict, output_dir: str) -> str:
     if invariance.get("continuous"):
         determined = ", ".join(invariance.get("determined") or []) or "the invariant quantities"
         lines.append(f"note: {invariance.get('description') or 'a continuous invariance leaves some latents free'}. "
-                     f"Read {determined} below; each latent value is one point of the set that fits, not a "
-                     "measurement of that latent, and its std is not its uncertainty.")
+                     f"Read {determined} and the canonical form below; the latent table gives the middle of the "
+                     "set of latents that fit, inside the trained ranges, and its std the spread along that set, "
+                     "not a measurement of each latent.")
     for entry in results["inputs"]:
         lines.append(f"{entry['name']}  ({os.path.basename(entry['source'])}: {'; '.join(entry['preprocessing'])})")
         derived = []
@@ -37,6 +38,11 @@ def format_report(results: dict, output_dir: str) -> str:
             derived.append(text)
         if invariance.get("continuous"):  # what the data determine first
             lines += derived
+            if "canonical" in entry:
+                lines.append("  canonical form: " + ", ".join(
+                    f"{name} = {_number(value)}{' ' + unit if unit else ''}"
+                    for (name, value), unit in zip(entry["canonical"].items(),
+                                                   (latent["unit"] for latent in results["latents"]))))
         rows = [("latent", "mean", "std", "unit", "range")]
         for latent in results["latents"]:
             p = entry["posterior"][latent["name"]]

@@ -120,6 +120,13 @@ class Simulator(abc.ABC):
     # In words, for reports: what the output leaves free when a continuous invariance makes
     # some latents undetermined (RLC: the scaling of R, L, C); None otherwise.
     invariance_description: ClassVar[str | None] = None
+    # A continuous invariance that moves the latents along a straight line in their affine
+    # coordinates (the value; the log value for log-scale latents): the line's direction,
+    # one number per latent (RLC: (R/s, L/s, C s) is (-1, -1, +1) in log units). Posterior
+    # draws then spread uniformly along the part of that line inside the sampling ranges (the
+    # exact posterior along the orbit under the uniform prior), and the posterior's std says
+    # how little the data fix those latents. None: no such invariance (or not declared).
+    invariance_direction: ClassVar[Sequence[float] | None] = None
 
     def canonicalize(self, z: np.ndarray) -> np.ndarray:
         """Maps each latent vector to the canonical representative of its invariance

@@ -44,11 +44,57 @@ def nearest_equivalent(candidates: np.ndarray, reference: np.ndarray) -> np.ndar
 def has_continuous_invariance(simulator: Simulator) -> bool:
     """An invariance without a finite orbit (RLC's scaling): the latents are not
     identifiable, only quantities invariant under it are."""
+    if simulator.invariance_direction is not None:
+        return True
     return bool(simulator.has_invariance and simulator.orbit(simulator.sample_latents(np.random.default_rng(0), 1))
                 is None)
+
+
+def normalized_direction(latents, direction) -> np.ndarray | None:
+    """A declared `Simulator.invariance_direction` (affine coordinates: value, or log value
+    for log-scale latents) in the networks' [-1, 1] coordinates, as a unit vector [K];
+    None when none is declared."""
+    if direction is None:
+        return None
+    low, high, _ = base.latent_bounds(latents)
+    direction = np.asarray(direction, np.float64)
+    if direction.shape != (len(latents),) or not np.all(np.isfinite(direction)) or not np.any(direction):
+        raise ValueError(f"invariance_direction={direction.tolist()} must hold one finite number per latent "
+                         f"({len(latents)}), not all zero")
+    scaled = direction * 2.0 / (high - low)
+    return (scaled / np.linalg.norm(scaled)).astype(np.float32)
+
+
+def orbit_segment(center_u: np.ndarray, direction_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets t, from low [B] to high [B], for which clip(center_u) + t * direction_u
+    stays inside the sampling ranges [-1, 1]^K: the part of each orbit line the prior
+    allows. center_u [B, K], direction_u [K]; low <= 0 <= high."""
+    center = np.clip(np.asarray(center_u, np.float64), -1.0, 1.0)
+    direction = np.asarray(direction_u, np.float64)
+    moving = direction != 0
+    to_lower = (-1.0 - center[:, moving]) / direction[moving]
+    to_upper = (1.0 - center[:, moving]) / direction[moving]
+    return np.minimum(to_lower, to_upper).max(axis=1), np.maximum(to_lower, to_upper).min(axis=1)
 
 
 def num_equivalent_latents(simulator: Simulator) -> int:
     """G of `latent_targets_of`: the size of a finite invariance group, else 1."""
     orbit = simulator.orbit(simulator.sample_latents(np.random.default_rng(0), 1))
     return 1 if orbit is None else orbit.shape[1]
+
+
+def derived_truth_and_draws(simulator, v: np.ndarray, draws: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The derived quantities of the true latents v [n, K] and of posterior draws [n, S, K]
+    (clipped to the ranges the simulator is defined on): (names, truth [n, Q], drawn
+    [n, S, Q]), as log values where positive (where the posterior of a product of log-normal
+    latents is close to Gaussian)."""
+    truth_by_name = simulator.derived_quantities(v)
+    draws_u = np.clip(base.normalize(simulator.latents, draws.reshape(-1, draws.shape[-1])), -1.0, 1.0)
+    drawn_by_name = simulator.derived_quantities(base.denormalize(simulator.latents, draws_u))
+    names = list(truth_by_name)
+    truth = np.stack([np.asarray(truth_by_name[q], np.float64) for q in names], axis=1)
+    drawn = np.stack([np.asarray(drawn_by_name[q], np.float64).reshape(draws.shape[:2]) for q in names], axis=2)
+    positive = np.all(truth > 0, axis=0) & np.all(drawn > 0, axis=(0, 1))
+    truth = np.where(positive, np.log(np.where(positive, truth, 1.0)), truth)
+    drawn = np.where(positive, np.log(np.where(positive, drawn, 1.0)), drawn)
+    return names, truth, drawn

@@ -88,6 +88,7 @@ class RLCSimulator(Simulator):
     has_invariance = True
     invariance_description = ("the output is unchanged under (R, L, C) -> (R/s, L/s, C s) for any s > 0: R, L and C "
                               "are free along that curve, and only f0 and Q are determined")
+    invariance_direction = (-1.0, -1.0, 1.0)  # (log R, log L, log C) -> (log R - a, log L - a, log C + a)
 
     def __init__(self, backend: str = "ngspice", circuits_per_run: int = DEFAULT_CIRCUITS_PER_RUN,
                  invariance_scale_max: float = 10.0):
