@@ -15,10 +15,10 @@ imported when a function needs them.
 
 __version__ = "0.2.0"
 
-from simvae_tf.api import Run, fit, get_config, load  # noqa: E402
+from simvae_tf.api import Run, fit, get_config, load, open_run  # noqa: E402
 from simvae_tf.errors import RunFailure, UserError  # noqa: E402
 from simvae_tf.posterior import Posterior  # noqa: E402
 from simvae_tf.simulators.base import Latent, OutputSpec, Simulator  # noqa: E402
 
 __all__ = ["Latent", "OutputSpec", "Posterior", "Run", "RunFailure", "Simulator", "UserError", "__version__", "fit",
-           "get_config", "load"]
+           "get_config", "load", "open_run"]

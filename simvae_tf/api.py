@@ -15,6 +15,7 @@ checks, resume, refusal of a workdir holding another run, progress lines and Ten
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -174,20 +175,47 @@ class Run:
     def export(self) -> str:
         """export/ (SavedModels, metadata.json with the misfit reference and the model card,
         README.md); returns its path."""
+        return self.write_export(self.trained_pair(), self.export_dir, self.misfit_reference(), self.metrics)
+
+    def write_export(self, pair, export_dir: str, reference: np.ndarray, card_metrics: dict,
+                     extra: dict | None = None) -> str:
+        """Exports `pair` (this run's, or an adapted one) with the run's metadata, the misfit
+        `reference` and a model card of `card_metrics`."""
         from simvae_tf import export, files, misfit, model_card
 
-        reference = self.misfit_reference()
-        export.export_pair(self.trained_pair(), self.export_dir, extra_metadata={
+        export.export_pair(pair, export_dir, extra_metadata={
             "sim": self.sim_name,
             "simulator_options": self.config.simulator.to_dict(),
             "misspecification": misfit.to_metadata(reference, self.config.seed),
-            "model_card": model_card.summary(self.metrics),
+            "model_card": model_card.summary(card_metrics),
             "invariance": self._invariance_metadata(),
             "config": self.config.to_dict(),
+            **(extra or {}),
         })
-        card = model_card.markdown(export.read_metadata(self.export_dir))
-        files.atomic_write(os.path.join(self.export_dir, "README.md"), lambda f: f.write(card.encode()))
-        return self.export_dir
+        card = model_card.markdown(export.read_metadata(export_dir))
+        files.atomic_write(os.path.join(export_dir, "README.md"), lambda f: f.write(card.encode()))
+        return export_dir
+
+    def forget_pair(self) -> None:
+        """Drops the weights in memory: the next use restores the trained ones."""
+        self._restored = False
+
+    def adapt(self, observations, output_dir: str | None = None, steps: int | None = None) -> dict:
+        """Adapts the inverse to unlabeled observations [N, *output shape] (physical units):
+        stage 2 continues on them (reconstruction through the frozen G) mixed with fresh
+        simulations (config `adapt`). Writes WORKDIR/adapted/ (or `output_dir`): export/
+        with the signatures of export/, and adaptation.json, the returned report (before /
+        after discrepancy and p-values on the observations, held-out simulated recovery).
+        Resumes when rerun with the same observations."""
+        from simvae_tf import adaptation
+
+        if not self.is_trained():
+            raise ConfigError(f"adapting needs a trained run, but training in {self.workdir.root} is not complete; "
+                              "finish it first (it resumes)")
+        if steps is not None:
+            self.config.adapt.steps = steps
+            config_lib.validate(self.config)
+        return adaptation.Adaptation(self, observations, output_dir).run_all(self.verbose)
 
     def _invariance_metadata(self) -> dict:
         from simvae_tf.simulators import invariance
@@ -296,6 +324,46 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
     say(f"Done in {time.time() - started:.0f}s. Results in {run.workdir.root}: metrics.json, figures/, export/, "
         f"TensorBoard: tensorboard --logdir {run.workdir.path('tensorboard')}", flush=True)
     return run
+
+
+def open_run(workdir: str, strategy="auto", verbose: int | None = None) -> Run:
+    """The finished run in `workdir` (its simulator and config from config.json), to use
+    its trained pair (`posterior`, `generate`), re-evaluate, re-export or `adapt`. Keys
+    added to the config since the run keep their defaults."""
+    import ml_collections
+
+    from simvae_tf import defaults
+    from simvae_tf.files import read_json
+
+    record_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(record_path):
+        raise ConfigError(f"--model={workdir} holds no simvae_tf run (no config.json); pass a run's workdir "
+                          "(the --workdir it was trained in)")
+    record = read_json(record_path)
+    config = defaults.base_config().to_dict()
+    _merge(config, record["config"])
+    config = ml_collections.ConfigDict(config)
+    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    import keras
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    run = Run(record["sim"], config, workdir, _make_strategy(strategy), verbose)
+    trained, now = record.get("simulator", {}), json.loads(json.dumps(run.simulator.describe()))
+    for key in ("latents", "output_spec"):
+        if key in trained and trained[key] != now[key]:
+            raise ConfigError(f"--model={workdir}: the simulator's {key} changed since the run was trained "
+                              f"({trained[key]} then, {now[key]} now); retrain in a new workdir")
+    return run
+
+
+def _merge(into: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 def load(export_dir: str):

@@ -110,10 +110,11 @@ def validate(config) -> None:
 
     for key in ("batch_size", "model.width", "model.depth", "stage1.steps", "stage2.steps", "stage1.steps_per_loop",
                 "stage2.steps_per_loop", "stage1.summaries_every", "stage2.summaries_every", "eval.num_samples",
+                "adapt.steps", "adapt.steps_per_loop",
                 "eval.num_bins", "eval.num_figure_samples", "eval.reference_samples",
                 "eval.predictive_draws", "eval.std_calibration_samples"):
         positive_int(key)
-    for key in ("stage1.learning_rate", "stage2.learning_rate"):
+    for key in ("stage1.learning_rate", "stage2.learning_rate", "adapt.learning_rate"):
         value = _get(config, key)
         _check(isinstance(value, (int, float)) and value > 0, key, value, "a positive number (Adam's step size)")
     non_negative("stage2.kl_weight", float)
@@ -123,6 +124,9 @@ def validate(config) -> None:
     non_negative("data.cache_size")
     _check(config.model.family in ("auto", "dcgan", "mlp"), "model.family", config.model.family,
            "one of 'auto', 'dcgan', 'mlp'")
-    for stage in ("stage1", "stage2"):
+    fraction = config.adapt.observed_fraction
+    _check(isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 < fraction <= 1,
+           "adapt.observed_fraction", fraction, "a fraction in (0, 1] (of each batch: observations; the rest simulations)")
+    for stage in ("stage1", "stage2", "adapt"):
         schedule = config[stage].lr_schedule
         _check(schedule in ("constant", "cosine"), f"{stage}.lr_schedule", schedule, "'constant' or 'cosine'")

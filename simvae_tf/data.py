@@ -228,6 +228,22 @@ def _load_cache(path: str, simulator: Simulator, size: int) -> tuple[np.ndarray,
 
 
 # -- tf.data ---------------------------------------------------------------------------------
+def random_rows(arrays: tuple[np.ndarray, ...], *, seed: int, stream: str, batch_size: int, start_batch: int = 0):
+    """An endless tf.data.Dataset of batches of rows drawn with replacement from in-memory
+    arrays (same length): batch i is a pure function of (seed, stream, i)."""
+    import tensorflow as tf
+
+    constants = tuple(tf.constant(a) for a in arrays)
+    stream_seed = _stream_id(stream) % (2 ** 31)
+
+    def draw(index):
+        ids = tf.random.stateless_uniform([batch_size], seed=tf.stack([tf.cast(seed, tf.int64) * 7919 + stream_seed, index]),
+                                          maxval=len(arrays[0]), dtype=tf.int64)
+        return tuple(tf.gather(c, ids) for c in constants)
+
+    return tf.data.Dataset.range(start_batch, 2 ** 62).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 # What a dataset yields per batch: (z_normalised, x_model) for stage 1; x_model alone for
 # the paper's stage 2, which never sees z; (x_model, targets [B, G, K]) for stage 2 with the
 # latent term (see `invariance.latent_targets_of`).
@@ -246,15 +262,7 @@ def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: in
 
     num_latents, x_shape = simulator.num_latents, simulator.output_spec.shape
     if cache is not None:
-        cache_z, cache_x = tf.constant(cache[0]), tf.constant(cache[1])
-        stream_seed = _stream_id(stream) % (2 ** 31)
-
-        def draw(index):
-            ids = tf.random.stateless_uniform([batch_size], seed=tf.stack([tf.cast(seed, tf.int64) * 7919 + stream_seed, index]),
-                                              maxval=len(cache[0]), dtype=tf.int64)
-            return tf.gather(cache_z, ids), tf.gather(cache_x, ids)
-
-        dataset = tf.data.Dataset.range(start_batch, 2 ** 62).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = random_rows(cache, seed=seed, stream=stream, batch_size=batch_size, start_batch=start_batch)
     elif num_workers > 0:
         signature = (tf.TensorSpec((batch_size, num_latents), tf.float32),
                      tf.TensorSpec((batch_size,) + x_shape, tf.float32))

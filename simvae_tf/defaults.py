@@ -57,6 +57,16 @@ def base_config() -> ml_collections.ConfigDict:
     # (docs/diagnostics.md); the mean is untouched. Applied to evaluation and the export.
     config.eval.calibrate_std = True
     config.eval.std_calibration_samples = 2000
+
+    # Adapting the trained inverse to unlabeled observations (`simvae-adapt`, `Run.adapt`):
+    # stage 2 continues on batches mixing observations (reconstruction only) with fresh
+    # simulations (stage 2's own objective). Changes nothing that was trained.
+    config.adapt = ml_collections.ConfigDict()
+    config.adapt.steps = 1000
+    config.adapt.learning_rate = 1e-4  # a tenth of stage 2's: fine-tuning, not retraining
+    config.adapt.lr_schedule = "constant"
+    config.adapt.steps_per_loop = 100
+    config.adapt.observed_fraction = 0.5  # of each batch; the rest are simulations
     return config
 
 

@@ -36,7 +36,9 @@ class InverseModel(keras.Model):
     q(z|x), scored against the nearest equivalent latent vector (`data.latent_targets_of`).
     This is amortized posterior estimation on the simulator's own (z, x) pairs, beyond the
     paper: it sharpens the inverse where the surrogate G is blurry and calibrates the
-    posterior std, which the reconstruction term alone drives towards zero (README)."""
+    posterior std, which the reconstruction term alone drives towards zero (README).
+    A batch (x, targets, target_weights) weighs the term per example: adaptation mixes
+    observations without latents (weight 0) with simulated pairs (weight 1)."""
 
     def __init__(self, encoder: keras.Model, generator: keras.Model, output_kind: str,
                  kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, **kwargs):
@@ -70,8 +72,14 @@ class InverseModel(keras.Model):
         step = tf.cast(self.optimizer.iterations, tf.int64) * num_replicas + tf.cast(replica, tf.int64)
         return tf.random.stateless_normal(shape, seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
 
+    def _unpack(self, batch):
+        """(x, targets or None, per-example weights of the latent term or None)."""
+        if self.latent_weight <= 0:
+            return batch, None, None
+        return batch if len(batch) == 3 else (*batch, None)
+
     def per_example_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
-        x, targets = batch if self.latent_weight > 0 else (batch, None)
+        x, targets, target_weights = self._unpack(batch)
         mean, log_std = split_posterior(self.encoder(x, training=training))
         z = mean + self.sample_noise(tf.shape(mean)) * tf.exp(log_std)
         prediction = self.generator(z, training=False)
@@ -82,12 +90,17 @@ class InverseModel(keras.Model):
         terms["loss"] = terms["reconstruction"] + self.kl_weight * terms["kl"]
         if targets is not None:
             terms["latent_nll"] = losses.nearest_target_gaussian_nll(targets, mean, log_std)
-            terms["loss"] += self.latent_weight * terms["latent_nll"]
+            weights = 1.0 if target_weights is None else tf.cast(target_weights, mean.dtype)
+            terms["loss"] += self.latent_weight * weights * terms["latent_nll"]
+            if target_weights is not None:
+                terms["latent_nll_weights"] = weights
         return terms
 
     def _update_trackers(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for tracker in self.metrics:
-            tracker.update_state(terms[tracker.name])
+            # latent_nll is averaged over the examples that have latents.
+            weights = terms.get("latent_nll_weights") if tracker.name == "latent_nll" else None
+            tracker.update_state(terms[tracker.name], sample_weight=weights)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, batch):
@@ -174,8 +187,11 @@ def loops(stage_config) -> tuple[int, int]:
 
 
 def restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint) -> None:
+    """Every object of `checkpoint` must get its value; values the checkpoint holds beyond
+    them (the frozen generator's stage-1 optimizer, saved when both stages ran in one
+    process) are left unread without a warning."""
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched().expect_partial()
 
 
 def run_stage(stage: str, model: keras.Model, stage_config, checkpoint_dir: str, make_data, writer,

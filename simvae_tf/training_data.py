@@ -43,9 +43,9 @@ class TrainingData:
                 write_json(path, self._scaler.to_json())
         return self._scaler
 
-    def dataset(self, stream: str, start_batch: int, element: str = "z_and_x"):
+    def dataset(self, stream: str, start_batch: int, element: str = "z_and_x", batch_size: int | None = None):
         return data.make_dataset(self.simulator, seed=self.config.seed, stream=stream,
-                                 batch_size=self.config.batch_size, start_batch=start_batch,
+                                 batch_size=batch_size or self.config.batch_size, start_batch=start_batch,
                                  num_workers=self.config.data.num_workers, cache=self.cache(),
                                  scaler=self.scaler(), element=element)
 

@@ -27,7 +27,7 @@ CONFIG_RECORD = "config.json"
 METRICS = "metrics.json"
 # Config blocks that may change between runs in one workdir (they do not change what was
 # trained); any other difference is refused.
-MUTABLE_CONFIG_BLOCKS = ("eval",)
+MUTABLE_CONFIG_BLOCKS = ("eval", "adapt")
 STD_CALIBRATION = "posterior_std_scale.json"
 
 

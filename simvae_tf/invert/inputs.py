@@ -31,10 +31,10 @@ class Observation:
     picture: np.ndarray | None = None  # the image as read (RGB in [0, 1]), for the figure
 
 
-def input_files(path: str) -> list[str]:
-    """The files to invert: `path` itself, or every supported file in the folder `path`."""
+def input_files(path: str, flag: str = "--input") -> list[str]:
+    """The files to read: `path` itself, or every supported file in the folder `path`."""
     if not os.path.exists(path):
-        raise UserError(f"--input={path} does not exist; pass an image, a .csv or .npy file, or a folder of them")
+        raise UserError(f"{flag}={path} does not exist; pass an image, a .csv or .npy file, or a folder of them")
     if not os.path.isdir(path):
         return [path]
     supported = IMAGE_SUFFIXES + SIGNAL_SUFFIXES + ARRAY_SUFFIXES
@@ -42,8 +42,8 @@ def input_files(path: str) -> list[str]:
                    if not name.startswith(".") and os.path.splitext(name)[1].lower() in supported
                    and os.path.isfile(os.path.join(path, name)))
     if not files:
-        raise UserError(f"--input={path} is a folder with no {', '.join(supported)} files; "
-                         "put the images or signals to invert in it")
+        raise UserError(f"{flag}={path} is a folder with no {', '.join(supported)} files; "
+                         "put the images or signals in it")
     return files
 
 

@@ -57,6 +57,16 @@ def bring_images_to_model(observations: list[Observation], spec: ExportSpec, bac
                 observation.picture, spec.shape, spec.kind, background, framing, margin, observation.source)
 
 
+def model_inputs(observations: list[Observation], spec: ExportSpec, simulator: base.Simulator | None, pair,
+                 framing: str, margin: float, seed: int) -> np.ndarray:
+    """The observations in the model's format, [B, *shape] float32 (pictures framed and
+    coloured like the model's images)."""
+    if spec.is_image:
+        background = model_background(reference_images(spec, simulator, pair, seed))
+        bring_images_to_model(observations, spec, background, framing, margin)
+    return np.stack([observation.x for observation in observations]).astype(np.float32)
+
+
 def reconstructions_of(x: np.ndarray, posterior, pair, simulator: base.Simulator | None,
                        notes: list[str]) -> dict[str, np.ndarray]:
     """G(E(x)) and, when the simulator is importable, S(E(x)) at the clipped mean (the
@@ -108,6 +118,9 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
                   check: dict | None = None) -> dict:
     """The JSON document results.json holds (format RESULTS_FORMAT)."""
     mean, std = posterior.mean, posterior.std
+    canonical = None
+    if simulator is not None and (spec.metadata.get("invariance") or {}).get("continuous"):
+        canonical = simulator.canonicalize(posterior.clipped_mean())  # one representative of the fitting set
     results = {
         "format": RESULTS_FORMAT,
         "model": os.path.abspath(spec.directory),
@@ -137,6 +150,8 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
                         for name, quantity in derived.items()},
             "figure": f"{observation.name}.png",
         }
+        if canonical is not None:
+            entry["canonical"] = {latent.name: float(canonical[i, k]) for k, latent in enumerate(spec.latents)}
         if check is not None:
             entry["predictive_check"] = predictive.summary(check, i)
         if posterior.p_value is not None:
@@ -169,10 +184,7 @@ def invert(model_dir: str, input_path: str, output_dir: str | None = None, num_s
     from simvae_tf import export  # TensorFlow: after every cheap check
 
     pair = export.load(model_dir)
-    if spec.is_image:
-        background = model_background(reference_images(spec, simulator, pair, seed))
-        bring_images_to_model(observations, spec, background, framing, margin)
-    x = np.stack([observation.x for observation in observations]).astype(np.float32)
+    x = model_inputs(observations, spec, simulator, pair, framing, margin, seed)
     posterior = pair.posterior(x)
     if posterior.p_value is None:
         notes.append("the export holds no misspecification reference (exported before simvae_tf 0.2); re-export it "
