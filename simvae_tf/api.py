@@ -277,11 +277,13 @@ def summary_line(results: dict) -> str:
 
 
 def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="auto", mode: str = "all",
-        verbose: int | None = None) -> Run:
+        verbose: int | None = None, stage1_from: str | None = None) -> Run:
     """Trains what is missing, evaluates and exports (mode="all"); "train", "evaluate" or
     "export" runs that part. `sim`: a built-in name, "module:Class", a Simulator subclass or
     an instance; `config`: default `get_config(sim)`; `workdir`: default runs/<sim>;
-    `strategy`: auto, mirrored, multiworker, default, or a tf.distribute.Strategy."""
+    `strategy`: auto, mirrored, multiworker, default, or a tf.distribute.Strategy;
+    `stage1_from`: the workdir of a run whose finished stage 1 this one reuses (same
+    simulator and stage-1 config; stage2, eval and adapt keys may differ)."""
     if mode not in MODES:
         raise ConfigError(f"--mode={mode!r} unknown; use one of {', '.join(MODES)}")
     config = get_config(sim) if config is None else config
@@ -305,7 +307,11 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
     if mode in ("evaluate", "export") and not run.workdir.holds_run():
         raise ConfigError(f"--mode={mode} needs a trained run, but --workdir={run.workdir.root} holds none; "
                           "run --mode=all (or --mode=train) there first")
+    source = run.workdir.stage1_source(stage1_from, run.sim_name, run.simulator, config) if stage1_from else None
     run.prepare()
+    if source is not None:
+        run.workdir.copy_stage1(source)
+        say(f"stage 1: reusing {source.root} (copied its generator, output scaler and cached samples)", flush=True)
     if mode in ("evaluate", "export") and not run.is_trained():
         raise ConfigError(f"--mode={mode} needs a trained run, but training in {run.workdir.root} is not "
                           "complete; finish it with --mode=train (it resumes)")

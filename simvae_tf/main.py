@@ -36,6 +36,8 @@ flags.DEFINE_string("sim", None, "Simulator: box, polygon, fourier, rlc, dsprite
 flags.DEFINE_string("workdir", None, "Output directory (default: runs/<sim> under the current directory).")
 flags.DEFINE_enum("mode", "all", api.MODES, "What to run.")
 flags.DEFINE_enum("strategy", "auto", STRATEGIES, "tf.distribute strategy (auto: all visible GPUs, else default).")
+flags.DEFINE_string("stage1_from", None, "Reuse the finished stage 1 of this workdir (same simulator and stage-1 "
+                    "config; stage2, eval and adapt keys may differ), e.g. to try stage-2 variants.")
 flags.DEFINE_bool("verbose", False, "Show full tracebacks for errors.")
 config_flags.DEFINE_config_file("config", None, _config_help(), lock_config=True)
 FLAGS = flags.FLAGS
@@ -50,7 +52,8 @@ def run(argv) -> None:
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
-    api.fit(FLAGS.sim, config=config, workdir=FLAGS.workdir, strategy=FLAGS.strategy, mode=FLAGS.mode)
+    api.fit(FLAGS.sim, config=config, workdir=FLAGS.workdir, strategy=FLAGS.strategy, mode=FLAGS.mode,
+            stage1_from=FLAGS.stage1_from)
 
 
 def main() -> None:

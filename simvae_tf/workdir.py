@@ -21,13 +21,17 @@ import os
 import simvae_tf
 from simvae_tf import defaults
 from simvae_tf.errors import ConfigError
-from simvae_tf.files import atomic_write, read_json, write_json
+from simvae_tf.files import atomic_replace_dir, atomic_write, read_json, write_json
 
 CONFIG_RECORD = "config.json"
 METRICS = "metrics.json"
 # Config blocks that may change between runs in one workdir (they do not change what was
 # trained); any other difference is refused.
 MUTABLE_CONFIG_BLOCKS = ("eval", "adapt")
+# What stage 1 depends on: a finished stage 1 serves another workdir whose config agrees on
+# these (`Workdir.reuse_stage1`); stage2, eval and adapt may differ.
+STAGE1_CONFIG_BLOCKS = ("seed", "batch_size", "simulator", "model", "stage1", "data")
+STAGE1_SOURCE = "stage1_source.json"
 STD_CALIBRATION = "posterior_std_scale.json"
 
 
@@ -54,6 +58,20 @@ def config_differences(old: dict, new: dict, defaults_: dict, prefix: str = "") 
         elif a != b:
             differences.append(f"{name}: {a!r} in the workdir, {b!r} now")
     return differences
+
+
+def _copy(source: str, destination: str) -> None:
+    """A folder's files, hard-linked where the file system allows (cached samples can be
+    large), else copied."""
+    import shutil
+
+    def link_or_copy(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, destination, copy_function=link_or_copy)
 
 
 def constructor_defaults(cls) -> dict:
@@ -111,6 +129,48 @@ class Workdir:
             write_json(self.path(CONFIG_RECORD), record)
         except OSError as e:
             raise ConfigError(f"--workdir={self.root} is not writable ({e.strerror}); pass a writable directory") from None
+
+    # -- reusing another workdir's stage 1 --------------------------------------------------------
+    def stage1_source(self, source: str, sim_name: str, simulator, config) -> "Workdir | None":
+        """The workdir `source` whose finished stage 1 this run may reuse: same simulator,
+        same STAGE1_CONFIG_BLOCKS, stage 1 complete (else a one-line error). None when this
+        workdir has a stage 1 of its own already (a rerun)."""
+        from simvae_tf import training
+
+        if training.committed_step(training.checkpoint_dir(self.root, "stage1")) is not None:
+            return None
+        other = Workdir(source)
+        if other.root == self.root or not other.holds_run():
+            raise ConfigError(f"--stage1_from={source} holds no simvae_tf run; pass the workdir of a run whose "
+                              "stage 1 is complete")
+        record = read_json(other.path(CONFIG_RECORD))
+        wanted = {key: value for key, value in json.loads(json.dumps(config.to_dict())).items()
+                  if key in STAGE1_CONFIG_BLOCKS}
+        theirs = {key: value for key, value in record.get("config", {}).items() if key in STAGE1_CONFIG_BLOCKS}
+        reference = {**defaults.base_config().to_dict(), "simulator": constructor_defaults(type(simulator))}
+        differences = ([f"sim: {record.get('sim')!r} there, {sim_name!r} here"] if record.get("sim") != sim_name else [])
+        differences += [d.replace("in the workdir", "there") for d in config_differences(theirs, wanted, reference)]
+        if differences:
+            raise ConfigError(f"--stage1_from={source} trained another stage 1 ({'; '.join(differences[:3])}"
+                              f"{'; ...' if len(differences) > 3 else ''}); only stage2, eval and adapt keys may "
+                              "differ")
+        if not training.stage_is_complete(config.stage1, training.checkpoint_dir(other.root, "stage1")):
+            raise ConfigError(f"--stage1_from={source}: its stage 1 is not complete; finish that run's training first")
+        return other
+
+    def copy_stage1(self, other: "Workdir") -> None:
+        """Copies `other`'s stage 1 (generator checkpoint, output standardisation, cached
+        samples) here, and records where it came from (stage1_source.json)."""
+        from simvae_tf import training
+
+        for name in ("output_scaler.json", "data", os.path.join("checkpoints", "stage1")):
+            if os.path.isdir(other.path(name)):
+                os.makedirs(os.path.dirname(self.path(name)), exist_ok=True)
+                atomic_replace_dir(self.path(name), lambda staging, n=name: _copy(other.path(n), staging))
+            elif os.path.exists(other.path(name)):
+                write_json(self.path(name), read_json(other.path(name)))
+        write_json(self.path(STAGE1_SOURCE), {
+            "source": other.root, "step": training.committed_step(training.checkpoint_dir(other.root, "stage1"))})
 
     # -- metrics.json --------------------------------------------------------------------------
     def read_metrics(self) -> dict:

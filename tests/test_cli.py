@@ -239,3 +239,23 @@ def test_help_shows_the_real_config_default():
     from simvae_tf import config as config_lib
 
     assert config_lib.config_dir() in text
+
+
+def test_a_stage2_variant_reuses_a_finished_stage1(box_run, tmp_path):
+    source, _ = box_run
+    workdir = str(tmp_path / "variant")
+    result = run_cli(["--sim=box", f"--workdir={workdir}", f"--stage1_from={source}", *tiny_flags(),
+                      "--config.stage2.latent_weight=0"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "stage 1: reusing" in result.stdout and "stage1: already complete (4/4 steps)" in result.stdout
+    assert read_json(os.path.join(workdir, "stage1_source.json"))["source"] == source
+    theirs = read_json(os.path.join(source, "metrics.json"))
+    ours = read_json(os.path.join(workdir, "metrics.json"))
+    assert ours["stage1"] == theirs["stage1"]  # the same generator on the same evaluation samples
+    assert "latent_nll" not in ours["training"]["stage2"]
+    # A stage 1 of another config is refused in one line, before anything is written.
+    refused = str(tmp_path / "refused")
+    result = run_cli(["--sim=box", f"--workdir={refused}", f"--stage1_from={source}",
+                      *tiny_flags(**{"model.width": 8})])
+    assert result.returncode == 2 and "model.width: 4 there, 8 now" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not os.path.exists(refused)
