@@ -40,6 +40,20 @@ def nearest_target_gaussian_nll(targets: tf.Tensor, mean: tf.Tensor, log_std: tf
     return tf.reduce_min(nll, axis=1)
 
 
+def slide_along_orbit(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor, direction) -> tf.Tensor:
+    """Each target [B, G, K] moved along the continuous invariance's `direction` [K]
+    (normalised coordinates) to the point of its orbit line that is most likely under
+    N(mean, diag(exp(log_std))^2): t = d' S^-1 (mean - t0) / d' S^-1 d. Every point of the
+    line simulates to the same x, so the encoder is scored on what x determines, wherever
+    along the line it answers (the continuous twin of the nearest equivalent target)."""
+    d = tf.constant(direction, mean.dtype)
+    inverse_variance = tf.exp(-2.0 * log_std)[:, None, :]
+    targets = tf.cast(targets, mean.dtype)
+    shift = tf.reduce_sum(d * inverse_variance * (mean[:, None, :] - targets), axis=-1) / tf.reduce_sum(
+        d * d * inverse_variance, axis=-1)
+    return targets + shift[..., None] * d
+
+
 def prediction_to_output(kind: str, prediction: tf.Tensor) -> tf.Tensor:
     """Maps the generator's raw prediction to the observation space (before de-standardising)."""
     return tf.sigmoid(prediction) if kind in ("binary_image", "image") else prediction

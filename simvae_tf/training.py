@@ -41,7 +41,7 @@ class InverseModel(keras.Model):
     observations without latents (weight 0) with simulated pairs (weight 1)."""
 
     def __init__(self, encoder: keras.Model, generator: keras.Model, output_kind: str,
-                 kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, **kwargs):
+                 kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, orbit_direction=None, **kwargs):
         super().__init__(name="inverse_simulator", **kwargs)
         self.encoder = encoder
         self.generator = generator
@@ -49,6 +49,8 @@ class InverseModel(keras.Model):
         self.output_kind = output_kind
         self.kl_weight = float(kl_weight)
         self.latent_weight = float(latent_weight)
+        # A continuous invariance (RLC): targets slide along it (`losses.slide_along_orbit`).
+        self.orbit_direction = None if orbit_direction is None else [float(d) for d in orbit_direction]
         self.seed = int(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
@@ -89,6 +91,8 @@ class InverseModel(keras.Model):
         }
         terms["loss"] = terms["reconstruction"] + self.kl_weight * terms["kl"]
         if targets is not None:
+            if self.orbit_direction is not None:
+                targets = losses.slide_along_orbit(targets, mean, log_std, self.orbit_direction)
             terms["latent_nll"] = losses.nearest_target_gaussian_nll(targets, mean, log_std)
             weights = 1.0 if target_weights is None else tf.cast(target_weights, mean.dtype)
             terms["loss"] += self.latent_weight * weights * terms["latent_nll"]
@@ -284,7 +288,8 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
 def inverse_model(pair, config, strategy) -> InverseModel:
     with strategy.scope():
         return InverseModel(pair.encoder, pair.generator, pair.output_spec.kind, config.stage2.kl_weight,
-                            seed=config.seed, latent_weight=config.stage2.latent_weight)
+                            seed=config.seed, latent_weight=config.stage2.latent_weight,
+                            orbit_direction=pair.orbit_direction)
 
 
 def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:

@@ -117,6 +117,21 @@ def test_latent_nll_scores_the_nearest_equivalent_target():
         assert nll.shape == (1,) and float(nll[0]) == pytest.approx(expected, rel=1e-5)
 
 
+def test_targets_slide_to_the_most_likely_point_of_their_orbit_line():
+    direction = np.array([0.6, -0.8, 0.0], np.float32)
+    mean = tf.constant([[0.1, -0.2, 0.3]])
+    log_std = tf.constant([[np.log(0.1), np.log(0.3), np.log(0.2)]], dtype=tf.float32)
+    target = np.array([[[0.5, 0.4, 0.0]]], np.float32)
+    slid = losses.slide_along_orbit(tf.constant(target), mean, log_std, direction).numpy()
+    best = float(losses.nearest_target_gaussian_nll(tf.constant(slid), mean, log_std)[0])
+    for t in np.linspace(-2, 2, 41):
+        moved = tf.constant(target + t * direction)
+        assert best <= float(losses.nearest_target_gaussian_nll(moved, mean, log_std)[0]) + 1e-5
+        # Wherever on the line the target starts, it slides to the same point.
+        np.testing.assert_allclose(losses.slide_along_orbit(moved, mean, log_std, direction).numpy(), slid, atol=1e-5)
+    np.testing.assert_allclose(slid[0, 0, 2], 0.0)  # latents the orbit leaves alone stay
+
+
 def test_stage2_latent_term_is_logged_and_added_to_the_loss():
     generator, encoder = _models(tf.distribute.get_strategy())
     z, x = _batch()
