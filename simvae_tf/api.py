@@ -265,15 +265,19 @@ def headline_metrics(results: dict) -> dict[str, float | None]:
     for name, error in results.get("calibration", {}).get("max_coverage_error", {}).items():
         headline[f"coverage_error/{name}"] = error
     headline["false_alarm_rate"] = results.get("misspecification", {}).get("false_alarm_rate", {}).get("0.01")
+    for name, block in results.get("categorical", {}).items():
+        headline[f"accuracy/{name}"] = block["accuracy"]
     return headline
 
 
 def summary_line(results: dict) -> str:
     r2 = results["stage2"]["r2_per_latent"]
     parts = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=n/a" for k, v in r2.items())
+    accuracy = "".join(f"; {name} accuracy {block['accuracy']:.3f}"
+                       for name, block in results.get("categorical", {}).items())
     return (f"Evaluation ({results['eval_samples']} samples, source {results['data_source']}): "
             f"latent R^2 [{parts}]; MIG {results['stage2']['mig']:.3f} "
-            f"(ground truth {results['ground_truth']['mig']:.3f})")
+            f"(ground truth {results['ground_truth']['mig']:.3f}){accuracy}")
 
 
 def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="auto", mode: str = "all",
@@ -357,10 +361,14 @@ def open_run(workdir: str, strategy="auto", verbose: int | None = None) -> Run:
     keras.utils.set_random_seed(config.seed)
     run = Run(record["sim"], config, workdir, _make_strategy(strategy), verbose)
     trained, now = record.get("simulator", {}), json.loads(json.dumps(run.simulator.describe()))
-    for key in ("latents", "output_spec"):
-        if key in trained and trained[key] != now[key]:
-            raise ConfigError(f"--model={workdir}: the simulator's {key} changed since the run was trained "
-                              f"({trained[key]} then, {now[key]} now); retrain in a new workdir")
+    from simvae_tf.simulators.base import Latent
+
+    if "latents" in trained and [Latent(**entry) for entry in trained["latents"]] != list(run.simulator.latents):
+        raise ConfigError(f"--model={workdir}: the simulator's latents changed since the run was trained "
+                          f"({trained['latents']} then, {now['latents']} now); retrain in a new workdir")
+    if "output_spec" in trained and trained["output_spec"] != now["output_spec"]:
+        raise ConfigError(f"--model={workdir}: the simulator's output changed since the run was trained "
+                          f"({trained['output_spec']} then, {now['output_spec']} now); retrain in a new workdir")
     return run
 
 

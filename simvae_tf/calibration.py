@@ -124,11 +124,12 @@ def max_coverage_error(pit: np.ndarray, levels: Sequence[float] = REPORTED_LEVEL
     return float(np.max(np.abs(expected_coverage(pit, levels) - np.asarray(levels)[:, None])))
 
 
-def fit_scales_by_search(coverage_error, num_scales: int, grid: np.ndarray = np.geomspace(0.25, 4.0, 33),
+def fit_scales_by_search(coverage_error, num_scales: int, grid: np.ndarray = np.geomspace(1.0 / 32.0, 8.0, 81),
                          sweeps: int = 2) -> np.ndarray:
     """Factors [num_scales] minimising `coverage_error(scales)` by coordinate search over
-    `grid` (starting at 1; ties go to the factor nearest 1). For posteriors scored through
-    functions of several latents (derived quantities), where no closed form separates them."""
+    `grid` (starting at 1; ties go to the factor nearest 1): a grid search for one factor.
+    For posteriors scored through functions of several latents (derived quantities), where
+    no closed form separates them."""
     scales = np.ones(num_scales)
     best = coverage_error(scales)
     order = np.argsort(np.abs(np.log(grid)), kind="stable")  # nearest 1 first: ties keep it
@@ -160,3 +161,21 @@ def fit_std_scale(truth: np.ndarray, mean: np.ndarray, std: np.ndarray, levels: 
         best = np.flatnonzero(miss <= miss.min() + 1e-12)
         scales[q] = grid[best[np.argmin(np.abs(np.log(grid[best])))]]
     return scales
+
+
+# -- categorical posteriors ----------------------------------------------------------------------
+def expected_calibration_error(probabilities: np.ndarray, truth: np.ndarray, num_bins: int = 10) -> float:
+    """ECE of class probabilities [n, V] against true class indices [n] (Guo et al. 2017):
+    predictions binned by their confidence (the largest probability) into equal bins of
+    [0, 1]; the bins' |accuracy - mean confidence|, weighted by their share of predictions.
+    0 when a class said with probability p is right a fraction p of the time."""
+    probabilities, truth = np.asarray(probabilities, np.float64), np.asarray(truth)
+    confidence, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
+    correct = predicted == truth
+    bins = np.minimum((confidence * num_bins).astype(int), num_bins - 1)
+    error = 0.0
+    for b in range(num_bins):
+        members = bins == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)

@@ -114,6 +114,10 @@ def validate(config) -> None:
                 "eval.num_bins", "eval.num_figure_samples", "eval.reference_samples",
                 "eval.predictive_draws", "eval.std_calibration_samples"):
         positive_int(key)
+    for key in ("stage2.gumbel_temperature", "stage2.gumbel_temperature_end"):
+        value = _get(config, key)
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, key, value,
+               "a positive number (the Gumbel-softmax temperature)")
     for key in ("stage1.learning_rate", "stage2.learning_rate", "adapt.learning_rate"):
         value = _get(config, key)
         _check(isinstance(value, (int, float)) and value > 0, key, value, "a positive number (Adam's step size)")

@@ -38,6 +38,11 @@ def base_config() -> ml_collections.ConfigDict:
     # Weight of the simulated-latent likelihood term in stage 2 (0 = the paper: x only);
     # see README ("the latent term").
     config.stage2.latent_weight = 0.0
+    # Categorical latents (`Latent(values=...)`): the straight-through Gumbel-softmax
+    # temperature of stage 2's reconstruction term, decaying exponentially from the first
+    # to the second over the stage (unused without categorical latents).
+    config.stage2.gumbel_temperature = 1.0
+    config.stage2.gumbel_temperature_end = 0.5
 
     config.data = ml_collections.ConfigDict()
     config.data.num_workers = 0  # >0: simulate in that many worker processes

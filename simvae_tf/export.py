@@ -84,13 +84,21 @@ def _orbit_maps(direction_u: np.ndarray | None):
     moving = np.flatnonzero(direction_u)
     d = tf.constant(direction_u, tf.float32)
     d_moving = tf.constant(direction_u[moving], tf.float32)
+    is_moving = tf.constant(direction_u != 0)
+
+    def bounds(point):
+        p = tf.gather(point, moving, axis=1)
+        to_lower, to_upper = (-1.0 - p) / d_moving, (1.0 - p) / d_moving
+        return tf.reduce_max(tf.minimum(to_lower, to_upper), axis=1), tf.reduce_min(tf.maximum(to_lower, to_upper), axis=1)
 
     def segment(mean_u):
-        center = tf.clip_by_value(mean_u, -1.0, 1.0)
-        c = tf.gather(center, moving, axis=1)
-        to_lower, to_upper = (-1.0 - c) / d_moving, (1.0 - c) / d_moving
-        return (center, tf.reduce_max(tf.minimum(to_lower, to_upper), axis=1),
-                tf.reduce_min(tf.maximum(to_lower, to_upper), axis=1))
+        base = tf.where(is_moving, mean_u, tf.clip_by_value(mean_u, -1.0, 1.0))
+        low, high = bounds(base)
+        clipped = tf.clip_by_value(mean_u, -1.0, 1.0)
+        clipped_low, clipped_high = bounds(clipped)
+        missed = low > high  # the line misses the ranges: start from the clipped point
+        return (tf.where(missed[:, None], clipped, base), tf.where(missed, clipped_low, low),
+                tf.where(missed, clipped_high, high))
 
     def orbit_moments(mean_u, log_std_u):
         center, low, high = segment(mean_u)
@@ -111,9 +119,8 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     import tensorflow as tf
 
     from simvae_tf import losses
-    from simvae_tf.models import split_posterior
 
-    simulator, scaler = pair.simulator, pair.scaler
+    simulator, scaler, layout = pair.simulator, pair.scaler, pair.layout
     kind, k, x_shape = simulator.output_spec.kind, simulator.num_latents, tuple(simulator.output_spec.shape)
     to_normalized, to_physical, physical_std = _latent_maps(simulator.latents)
     mean, std = tf.constant(scaler.mean), tf.constant(scaler.std)
@@ -133,11 +140,12 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         return archive
 
     def generate(latents):
-        out = losses.prediction_to_output(kind, pair.generator(to_normalized(latents), training=False))
+        prediction = pair.generator(layout.network_input(to_normalized(latents)), training=False)
+        out = losses.prediction_to_output(kind, prediction)
         return out if is_image else out * std + mean
 
     def discrepancy(latents, x):
-        prediction = pair.generator(to_normalized(latents), training=False)
+        prediction = pair.generator(layout.network_input(to_normalized(latents)), training=False)
         return losses.per_example_discrepancy(kind, to_model_space(x), prediction)
 
     generator_archive = archive_with_latent_maps(pair.generator)
@@ -147,24 +155,32 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     log_std_offset = tf.constant(np.asarray(pair.log_std_offset, np.float32))
 
     def posterior_u(x):
-        mean_u, log_std_u = split_posterior(pair.encoder(to_model_space(x), training=False))
-        return mean_u, log_std_u + log_std_offset
+        mean_u, log_std_u, probabilities = layout.posterior_parts(pair.encoder(to_model_space(x), training=False))
+        return mean_u, log_std_u + log_std_offset, probabilities
 
     orbit_moments, orbit_draws = _orbit_maps(pair.orbit_direction)
+    categorical_names = [simulator.latents[j].name for j in layout.categorical]
 
     def infer(x):
-        mean_u, log_std_u = posterior_u(x)
+        mean_u, log_std_u, probabilities = posterior_u(x)
         center_u, std_u = orbit_moments(mean_u, log_std_u)
         value = to_physical(center_u)
         return {"mean": value, "std": physical_std(value, tf.math.log(std_u)), "mean_normalized": mean_u,
-                "log_std_normalized": log_std_u}
+                "log_std_normalized": log_std_u,
+                **{f"{name}_probabilities": p for name, p in zip(categorical_names, probabilities)}}
 
     def sample(x, num_samples, seed):
-        mean_u, log_std_u = posterior_u(x)
+        mean_u, log_std_u, probabilities = posterior_u(x)
         shape = tf.stack([tf.shape(mean_u)[0], num_samples, k])
         eps = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]))
         uniform = tf.random.stateless_uniform(shape[:2], seed=tf.stack([seed, 1]))
-        return to_physical(orbit_draws(mean_u, log_std_u, eps, uniform))
+        draws = orbit_draws(mean_u, log_std_u, eps, uniform)
+        for j, (column, p) in enumerate(zip(layout.categorical, probabilities)):  # categories, drawn
+            index = tf.random.stateless_categorical(tf.math.log(tf.maximum(p, 1e-30)), num_samples,
+                                                    seed=tf.stack([seed, 2 + j]))
+            values = tf.gather(tf.constant(layout.values_u[column], tf.float32), index)  # [B, n]
+            draws = tf.where(tf.one_hot(column, k, on_value=True, off_value=False), values[..., None], draws)
+        return to_physical(draws)
 
     encoder_archive = archive_with_latent_maps(pair.encoder)
     encoder_archive.add_endpoint("serve", infer, input_signature=[x_spec])
@@ -196,7 +212,8 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
             "generator": {"serve": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]},
                           "discrepancy": {"inputs": {"latents": [None, k], "x": [None, *x_shape]}, "outputs": [None]}},
             "encoder": {"serve": {"inputs": {"x": [None, *x_shape]},
-                                  "outputs": ["mean", "std", "mean_normalized", "log_std_normalized"]},
+                                  "outputs": ["mean", "std", "mean_normalized", "log_std_normalized",
+                                              *(f"{name}_probabilities" for name in categorical_names)]},
                         "sample": {"inputs": {"x": [None, *x_shape], "num_samples": [], "seed": []},
                                    "outputs": [None, "num_samples", k]}},
             "both": {"to_normalized": {"inputs": {"latents": [None, k]}, "outputs": [None, k]},
@@ -274,9 +291,13 @@ class ExportedPair:
         discrepancy and p-value (`simvae_tf.misfit`)."""
         x = _checked_batch(x, self.output_spec.shape, "x")
         parts = self._batched(self.encoder.serve, x)
-        posterior = Posterior(self.latents, *(np.concatenate([p[key].numpy() for p in parts])
-                                              for key in ("mean_normalized", "log_std_normalized")),
-                              orbit_direction=self.metadata.get("orbit_direction"))
+        def joined(key):
+            return np.concatenate([p[key].numpy() for p in parts])
+
+        posterior = Posterior(self.latents, joined("mean_normalized"), joined("log_std_normalized"),
+                              orbit_direction=self.metadata.get("orbit_direction"),
+                              probabilities={latent.name: joined(f"{latent.name}_probabilities")
+                                             for latent in self.latents if latent.is_categorical})
         return misfit.scored(self, x, posterior) if score_misfit and self.generator_has_discrepancy else posterior
 
     @property

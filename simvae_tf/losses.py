@@ -30,28 +30,63 @@ def per_example_discrepancy(kind: str, x: tf.Tensor, prediction: tf.Tensor) -> t
     return tf.reduce_sum(tf.reshape(elementwise, [tf.shape(elementwise)[0], -1]), axis=1)
 
 
-def nearest_target_gaussian_nll(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
-    """-log N(t; mean, diag(exp(log_std))^2) for the most likely of each example's G
-    equivalent targets t: targets [B, G, K], mean and log_std [B, K] -> [B]. The minimum
-    lets the encoder settle on any one of equivalent answers instead of their average."""
+def gaussian_nll_per_target(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
+    """-log N(t; mean, diag(exp(log_std))^2) of each of G targets t: targets [B, G, K], mean
+    and log_std [B, K] -> [B, G]."""
     targets = tf.cast(targets, mean.dtype)
     standardised = (targets - mean[:, None, :]) * tf.exp(-log_std)[:, None, :]
-    nll = tf.reduce_sum(0.5 * tf.square(standardised) + log_std[:, None, :] + 0.5 * math.log(2.0 * math.pi), axis=-1)
-    return tf.reduce_min(nll, axis=1)
+    return tf.reduce_sum(0.5 * tf.square(standardised) + log_std[:, None, :] + 0.5 * math.log(2.0 * math.pi), axis=-1)
+
+
+def nearest_target_gaussian_nll(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
+    """The Gaussian NLL of the most likely of each example's G equivalent targets:
+    targets [B, G, K] -> [B]. The minimum lets the encoder settle on any one of equivalent
+    answers instead of their average."""
+    return tf.reduce_min(gaussian_nll_per_target(targets, mean, log_std), axis=1)
+
+
+def categorical_nll_per_target(target_indices: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """-log p(class) of each of G target classes: target_indices [B, G] (int), logits
+    [B, V] -> [B, G]."""
+    log_p = tf.nn.log_softmax(logits, axis=-1)
+    return -tf.gather(log_p, tf.cast(target_indices, tf.int32), batch_dims=1)
+
+
+def straight_through_gumbel_softmax(logits: tf.Tensor, uniform: tf.Tensor, temperature) -> tf.Tensor:
+    """A one-hot sample of the categorical distribution softmax(logits) [B, V] whose
+    gradient is that of its Gumbel-softmax relaxation at `temperature` (Jang et al. 2017,
+    straight-through): the frozen generator sees the one-hots it was trained on, the
+    encoder's logits get gradients. `uniform` [B, V] in (0, 1) carries the noise."""
+    soft = tf.nn.softmax((logits - tf.math.log(-tf.math.log(uniform))) / temperature, axis=-1)
+    hard = tf.one_hot(tf.argmax(soft, axis=-1), tf.shape(logits)[-1], dtype=soft.dtype)
+    return hard + soft - tf.stop_gradient(soft)
 
 
 def slide_along_orbit(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor, direction) -> tf.Tensor:
     """Each target [B, G, K] moved along the continuous invariance's `direction` [K]
     (normalised coordinates) to the point of its orbit line that is most likely under
-    N(mean, diag(exp(log_std))^2): t = d' S^-1 (mean - t0) / d' S^-1 d. Every point of the
-    line simulates to the same x, so the encoder is scored on what x determines, wherever
-    along the line it answers (the continuous twin of the nearest equivalent target)."""
+    N(mean, diag(exp(log_std))^2): t = d' S^-1 (mean - t0) / d' S^-1 d."""
     d = tf.constant(direction, mean.dtype)
     inverse_variance = tf.exp(-2.0 * log_std)[:, None, :]
     targets = tf.cast(targets, mean.dtype)
     shift = tf.reduce_sum(d * inverse_variance * (mean[:, None, :] - targets), axis=-1) / tf.reduce_sum(
         d * d * inverse_variance, axis=-1)
     return targets + shift[..., None] * d
+
+
+def orbit_line_gaussian_nll_per_target(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor, direction
+                                       ) -> tf.Tensor:
+    """-log of the Gaussian's mass on each target's orbit line, per unit length along
+    `direction` [K] (normalised coordinates, unit length): the integral over t of
+    N(t0 + t d; mean, S), i.e. the NLL at the line's most likely point
+    (`slide_along_orbit`) plus 1/2 log(d' S^-1 d / 2 pi). Every point of the line
+    simulates to the same x, so this scores the encoder on what x determines, wherever
+    along the line it answers, and calibrates its spread across the line (the profile
+    alone, without the second part, would reward shrinking the spread along it). [B, G]."""
+    d = tf.constant(direction, mean.dtype)
+    slid = slide_along_orbit(targets, mean, log_std, direction)
+    along = tf.reduce_sum(d * d * tf.exp(-2.0 * log_std), axis=-1)  # d' S^-1 d, [B]
+    return gaussian_nll_per_target(slid, mean, log_std) + 0.5 * tf.math.log(along / (2.0 * math.pi))[:, None]
 
 
 def prediction_to_output(kind: str, prediction: tf.Tensor) -> tf.Tensor:

@@ -18,6 +18,8 @@ def summary(metrics: dict) -> dict:
         "mig": stage2.get("mig"),
         "canonical_r2_per_latent": metrics.get("canonical", {}).get("r2_per_latent"),
         "derived": {name: fit for name, fit in metrics.get("derived", {}).items() if isinstance(fit, dict)},
+        "categorical": {name: {key: block[key] for key in ("accuracy", "expected_calibration_error")}
+                        for name, block in metrics.get("categorical", {}).items()},
         "calibration": {key: calibration.get(key) for key in ("against", "coverage", "max_coverage_error", "std_scale")
                         if key in calibration},
         "misspecification": {key: misspecification.get(key) for key in ("false_alarm_rate", "detection_rate",

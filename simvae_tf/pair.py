@@ -19,10 +19,13 @@ BATCH_SIZE = 256
 
 class TrainedPair:
     def __init__(self, generator, encoder, simulator: base.Simulator, scaler: data.OutputScaler):
+        from simvae_tf.models.latent_layout import LatentLayout
+
         self.generator = generator
         self.encoder = encoder
         self.simulator = simulator
         self.scaler = scaler
+        self.layout = LatentLayout(simulator.latents)  # the networks' view of the latents
         # Sorted reference discrepancies of `misfit` (set by the run once known): with it,
         # posteriors carry a misspecification p-value per observation.
         self.misfit_reference = None
@@ -54,7 +57,8 @@ class TrainedPair:
 
     def predict_raw(self, z: np.ndarray) -> np.ndarray:
         """The generator's raw prediction (logits for images) at physical latents."""
-        return self.generator.predict(base.normalize(self.simulator.latents, z), batch_size=BATCH_SIZE, verbose=0)
+        coded = self.layout.network_input(base.normalize(self.simulator.latents, z))
+        return self.generator.predict(np.asarray(coded), batch_size=BATCH_SIZE, verbose=0)
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         """The surrogate G in physical units: latents [n, K] -> observations [n, ...]."""
@@ -74,13 +78,13 @@ class TrainedPair:
     def posterior(self, x: np.ndarray, score_misfit: bool = True) -> Posterior:
         """q(z | x) of a batch of observations [B, *output shape]; with a misfit reference,
         also each observation's discrepancy and p-value."""
-        from simvae_tf.models import split_posterior
-
         x = np.asarray(x, dtype=np.float32)
         if x.shape[1:] != self.output_spec.shape:
             raise ValueError(f"x has shape {x.shape}; expected a batch [B, {', '.join(map(str, self.output_spec.shape))}]")
         raw = self.encoder.predict(self.to_model_space(x).astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
-        mean, log_std = split_posterior(raw)
+        mean, log_std, probabilities = self.layout.posterior_parts(raw)
+        names = [self.latents[k].name for k in self.layout.categorical]
         posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std) + self.log_std_offset,
-                              orbit_direction=self.orbit_direction)
+                              orbit_direction=self.orbit_direction,
+                              probabilities={name: np.asarray(p) for name, p in zip(names, probabilities)})
         return misfit.scored(self, x, posterior) if score_misfit else posterior

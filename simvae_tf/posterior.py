@@ -32,12 +32,20 @@ class Posterior:
     invariance) the posterior adds a uniform offset along it (`orbit_range`), and mean,
     std, center_normalized, std_normalized and the draws include it. When the pair knows
     its reference distribution (`simvae_tf.misfit`): discrepancy [B], p_value [B] and
-    atypical(level), whether each observation looks like the simulator's outputs at all."""
+    atypical(level), whether each observation looks like the simulator's outputs at all.
+    Categorical latents (`Latent(values=...)`): `probabilities` {name: [B, V]}; their
+    columns of mean/mean_normalized hold the most probable value, of std the spread of
+    the class distribution, and draws are categories drawn with those probabilities."""
 
     def __init__(self, latents: Sequence[base.Latent], mean_normalized: np.ndarray, log_std_normalized: np.ndarray,
                  discrepancy: np.ndarray | None = None, p_value: np.ndarray | None = None,
-                 orbit_direction: np.ndarray | None = None):
+                 orbit_direction: np.ndarray | None = None, probabilities: dict[str, np.ndarray] | None = None):
         self.latents = tuple(latents)
+        self.probabilities = {name: np.asarray(p, np.float64) for name, p in (probabilities or {}).items()}
+        categorical = [latent.name for latent in self.latents if latent.is_categorical]
+        if sorted(self.probabilities) != sorted(categorical):
+            raise ValueError(f"probabilities for {sorted(self.probabilities)} do not fit the categorical latents "
+                             f"{categorical}")
         self.discrepancy = None if discrepancy is None else np.asarray(discrepancy, np.float64)
         self.p_value = None if p_value is None else np.asarray(p_value, np.float64)
         # Kept in the precision the networks gave (float32): the metrics are computed on it.
@@ -55,13 +63,14 @@ class Posterior:
     def with_misfit(self, discrepancy: np.ndarray, p_value: np.ndarray) -> "Posterior":
         """The same posterior carrying each observation's misspecification score."""
         return Posterior(self.latents, self.mean_normalized, self.log_std_normalized, discrepancy, p_value,
-                         self.orbit_direction)
+                         self.orbit_direction, self.probabilities)
 
     def __getitem__(self, rows) -> "Posterior":
         """The posterior of some observations (an index array, a slice or a mask)."""
         pick = (lambda a: None if a is None else a[rows])
         return Posterior(self.latents, self.mean_normalized[rows], self.log_std_normalized[rows],
-                         pick(self.discrepancy), pick(self.p_value), self.orbit_direction)
+                         pick(self.discrepancy), pick(self.p_value), self.orbit_direction,
+                         {name: p[rows] for name, p in self.probabilities.items()})
 
     def atypical(self, level: float = 0.01) -> np.ndarray:
         """[B] bool: observations the simulator is unlikely to have produced (p < level)."""
@@ -82,9 +91,10 @@ class Posterior:
 
     # -- the orbit of a continuous invariance ----------------------------------------------------
     @property
-    def orbit_range(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(low [B], high [B]): the offsets along `orbit_direction`, from the (clipped)
-        Gaussian mean, that stay inside the sampling ranges; None without an orbit."""
+    def orbit_segment(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(base [B, K], low [B], high [B]): base + t * orbit_direction stays inside the
+        sampling ranges for t in [low, high] (`invariance.orbit_segment` of the Gaussian's
+        mean); None without an orbit."""
         if self.orbit_direction is None:
             return None
         from simvae_tf.simulators import invariance
@@ -92,14 +102,18 @@ class Posterior:
         return invariance.orbit_segment(self.mean_normalized, self.orbit_direction)
 
     @property
+    def orbit_range(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(low [B], high [B]) of `orbit_segment`."""
+        return None if self.orbit_direction is None else self.orbit_segment[1:]
+
+    @property
     def center_normalized(self) -> np.ndarray:
         """The posterior mean in normalised coordinates, [B, K]: the Gaussian's mean, or with
         an orbit the middle of its part inside the ranges."""
         if self.orbit_direction is None:
             return self.mean_normalized
-        low, high = self.orbit_range
-        middle = 0.5 * (low + high)
-        return (np.clip(self.mean_normalized, -1.0, 1.0) + middle[:, None] * self.orbit_direction).astype(np.float32)
+        start, low, high = self.orbit_segment
+        return (start + 0.5 * (low + high)[:, None] * self.orbit_direction).astype(np.float32)
 
     @property
     def std_normalized(self) -> np.ndarray:
@@ -136,10 +150,16 @@ class Posterior:
         std = np.exp(self.log_std_normalized.astype(np.float64))
         draws = self.mean_normalized[:, None] + std[:, None] * eps
         if self.orbit_direction is not None:
-            low, high = self.orbit_range
+            start, low, high = self.orbit_segment
             offsets = low[:, None] + (high - low)[:, None] * rng.uniform(size=(len(self), int(n)))
-            draws = (np.clip(self.mean_normalized, -1.0, 1.0)[:, None] + std[:, None] * eps
-                     + offsets[..., None] * self.orbit_direction)
+            draws = start[:, None] + std[:, None] * eps + offsets[..., None] * self.orbit_direction
+        for k, latent in enumerate(self.latents):
+            if latent.is_categorical:
+                cumulative = np.cumsum(self.probabilities[latent.name], axis=1)  # [B, V]
+                picked = (rng.uniform(size=(len(self), int(n), 1)) * cumulative[:, None, -1:] >
+                          cumulative[:, None, :]).sum(axis=-1)
+                values_u = base.normalize([latent], np.asarray(latent.values)[:, None])[:, 0]
+                draws[:, :, k] = values_u[np.minimum(picked, len(values_u) - 1)]
         return draws
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:

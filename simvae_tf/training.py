@@ -25,7 +25,6 @@ import tensorflow as tf
 
 from simvae_tf import losses
 from simvae_tf.errors import ConfigError, NonFiniteLossError
-from simvae_tf.models import split_posterior
 
 
 class InverseModel(keras.Model):
@@ -38,10 +37,16 @@ class InverseModel(keras.Model):
     paper: it sharpens the inverse where the surrogate G is blurry and calibrates the
     posterior std, which the reconstruction term alone drives towards zero (README).
     A batch (x, targets, target_weights) weighs the term per example: adaptation mixes
-    observations without latents (weight 0) with simulated pairs (weight 1)."""
+    observations without latents (weight 0) with simulated pairs (weight 1).
+
+    Categorical latents (`layout`, `models.latent_layout`): the encoder also answers
+    logits; the reconstruction passes a straight-through Gumbel-softmax sample through the
+    frozen generator, at a temperature decaying exponentially from `temperatures[0]` to
+    `temperatures[1]` over `total_steps`; the latent term adds the class's -log p."""
 
     def __init__(self, encoder: keras.Model, generator: keras.Model, output_kind: str,
-                 kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, orbit_direction=None, **kwargs):
+                 kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, orbit_direction=None,
+                 layout=None, temperatures: tuple[float, float] = (1.0, 1.0), total_steps: int = 1, **kwargs):
         super().__init__(name="inverse_simulator", **kwargs)
         self.encoder = encoder
         self.generator = generator
@@ -51,6 +56,9 @@ class InverseModel(keras.Model):
         self.latent_weight = float(latent_weight)
         # A continuous invariance (RLC): targets slide along it (`losses.slide_along_orbit`).
         self.orbit_direction = None if orbit_direction is None else [float(d) for d in orbit_direction]
+        self.layout = layout if layout is not None and layout.has_categorical else None
+        self.temperatures = tuple(float(t) for t in temperatures)
+        self.total_steps = max(int(total_steps), 1)
         self.seed = int(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
@@ -65,14 +73,56 @@ class InverseModel(keras.Model):
         trackers = [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
         return trackers + [self.latent_nll_tracker] if self.latent_weight > 0 else trackers
 
-    def sample_noise(self, shape) -> tf.Tensor:
-        """eps ~ N(0, I), a pure function of (seed, step, replica): resumed runs see the
-        same noise as uninterrupted ones, and replicas differ."""
+    def _noise_seed(self, stream: int = 0) -> tf.Tensor:
+        """A stateless seed, a pure function of (seed, stream, step, replica): resumed runs
+        see the same noise as uninterrupted ones, and replicas differ."""
         context = tf.distribute.get_replica_context()
         replica = context.replica_id_in_sync_group if context is not None else 0
         num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
         step = tf.cast(self.optimizer.iterations, tf.int64) * num_replicas + tf.cast(replica, tf.int64)
-        return tf.random.stateless_normal(shape, seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
+        return tf.stack([tf.constant(self.seed + 1_000_003 * stream, tf.int64), step])
+
+    def sample_noise(self, shape) -> tf.Tensor:
+        """eps ~ N(0, I) of the reparameterised Gaussian."""
+        return tf.random.stateless_normal(shape, seed=self._noise_seed())
+
+    def temperature(self) -> tf.Tensor:
+        start, end = self.temperatures
+        progress = tf.minimum(tf.cast(self.optimizer.iterations, tf.float32) / self.total_steps, 1.0)
+        return start * (end / start) ** progress
+
+    def _posterior(self, x, training: bool):
+        """(mean, log_std of the continuous latents, logits of the categorical ones)."""
+        output = self.encoder(x, training=training)
+        if self.layout is None:
+            mean, log_std = tf.split(output, 2, axis=-1)
+            return mean, log_std, []
+        return self.layout.split(output)
+
+    def _sample(self, mean, log_std, logits):
+        """The generator's input at one posterior draw (straight-through for categories)."""
+        z = mean + self.sample_noise(tf.shape(mean)) * tf.exp(log_std)
+        if self.layout is None:
+            return z
+        one_hots = [losses.straight_through_gumbel_softmax(
+            l, tf.random.stateless_uniform(tf.shape(l), seed=self._noise_seed(1 + j), minval=1e-7, maxval=1 - 1e-7),
+            self.temperature()) for j, l in enumerate(logits)]
+        return self.layout.assemble(z, one_hots)
+
+    def _latent_nll(self, targets, mean, log_std, logits) -> tf.Tensor:
+        """-log q(target | x) of the most likely equivalent target, [B]."""
+        if self.layout is None:
+            if self.orbit_direction is not None:
+                return tf.reduce_min(losses.orbit_line_gaussian_nll_per_target(
+                    targets, mean, log_std, self.orbit_direction), axis=1)
+            return losses.nearest_target_gaussian_nll(targets, mean, log_std)
+        targets = tf.cast(targets, mean.dtype)
+        nll = losses.gaussian_nll_per_target(tf.gather(targets, self.layout.continuous, axis=2), mean, log_std)
+        for j, k in enumerate(self.layout.categorical):
+            values = tf.constant(self.layout.values_u[k], mean.dtype)
+            index = tf.argmin(tf.abs(targets[:, :, k:k + 1] - values), axis=-1)
+            nll += losses.categorical_nll_per_target(index, logits[j])
+        return tf.reduce_min(nll, axis=1)
 
     def _unpack(self, batch):
         """(x, targets or None, per-example weights of the latent term or None)."""
@@ -82,18 +132,16 @@ class InverseModel(keras.Model):
 
     def per_example_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
         x, targets, target_weights = self._unpack(batch)
-        mean, log_std = split_posterior(self.encoder(x, training=training))
-        z = mean + self.sample_noise(tf.shape(mean)) * tf.exp(log_std)
-        prediction = self.generator(z, training=False)
-        terms = {
-            "reconstruction": losses.per_example_discrepancy(self.output_kind, x, prediction),
-            "kl": 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(2.0 * log_std) - 1.0 - 2.0 * log_std, axis=-1),
-        }
+        mean, log_std, logits = self._posterior(x, training)
+        prediction = self.generator(self._sample(mean, log_std, logits), training=False)
+        kl = 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(2.0 * log_std) - 1.0 - 2.0 * log_std, axis=-1)
+        for l in logits:  # KL(q || uniform) of each category
+            kl += tf.reduce_sum(tf.nn.softmax(l) * tf.nn.log_softmax(l), axis=-1) + tf.math.log(
+                tf.cast(tf.shape(l)[-1], kl.dtype))
+        terms = {"reconstruction": losses.per_example_discrepancy(self.output_kind, x, prediction), "kl": kl}
         terms["loss"] = terms["reconstruction"] + self.kl_weight * terms["kl"]
         if targets is not None:
-            if self.orbit_direction is not None:
-                targets = losses.slide_along_orbit(targets, mean, log_std, self.orbit_direction)
-            terms["latent_nll"] = losses.nearest_target_gaussian_nll(targets, mean, log_std)
+            terms["latent_nll"] = self._latent_nll(targets, mean, log_std, logits)
             weights = 1.0 if target_weights is None else tf.cast(target_weights, mean.dtype)
             terms["loss"] += self.latent_weight * weights * terms["latent_nll"]
             if target_weights is not None:
@@ -281,6 +329,12 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
         generator.optimizer.build(generator.trainable_variables)
     if verbose:
         print(f"stage 1: fitting the generator G(z) ~ S(z) ({config.stage1.steps} steps)", flush=True)
+    layout = pair.layout
+    if layout.has_categorical:  # the generator reads categorical latents one-hot
+        latent_data = make_data
+
+        def make_data(start):
+            return latent_data(start).map(lambda z, x: (layout.network_input(z), x))
     return run_stage("stage1", generator, config.stage1, checkpoint_dir(root, "stage1"), make_data, writer,
                      summary_fn=summary_fn, verbose=verbose)
 
@@ -289,7 +343,9 @@ def inverse_model(pair, config, strategy) -> InverseModel:
     with strategy.scope():
         return InverseModel(pair.encoder, pair.generator, pair.output_spec.kind, config.stage2.kl_weight,
                             seed=config.seed, latent_weight=config.stage2.latent_weight,
-                            orbit_direction=pair.orbit_direction)
+                            orbit_direction=pair.orbit_direction, layout=pair.layout,
+                            temperatures=(config.stage2.gumbel_temperature, config.stage2.gumbel_temperature_end),
+                            total_steps=config.stage2.steps)
 
 
 def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:

@@ -36,7 +36,8 @@ def test_the_direction_is_the_scaling_in_normalised_coordinates(rlc):
 def test_the_orbit_segment_ends_on_the_boundary_of_the_ranges(rlc):
     d = invariance.normalized_direction(rlc.latents, rlc.invariance_direction)
     center = np.random.default_rng(2).uniform(-1, 1, size=(100, 3))
-    low, high = invariance.orbit_segment(center, d)
+    base, low, high = invariance.orbit_segment(center, d)
+    np.testing.assert_array_equal(base, center)
     assert np.all(low <= 0) and np.all(high >= 0)
     for t in (low, high):
         ends = center + t[:, None] * d
@@ -68,6 +69,22 @@ def test_draws_spread_along_the_orbit_and_keep_the_determined_quantities(rlc):
     np.testing.assert_allclose(u.std(axis=1), posterior.std_normalized, rtol=0.1, atol=2e-3)
     # R: no precise-looking value (short segments only near the corners of the ranges).
     assert np.median(posterior.std[:, 0] / posterior.mean[:, 0]) > 0.3
+
+
+def test_a_mean_outside_the_ranges_moves_along_its_orbit_not_off_it(rlc):
+    d = invariance.normalized_direction(rlc.latents, rlc.invariance_direction)
+    inside = base.normalize(rlc.latents, rlc.sample_latents(np.random.default_rng(4), 200))
+    outside = inside + 3.0 * d  # far along each orbit line, out of the ranges
+    assert np.all(np.abs(outside).max(axis=1) > 1)
+    posterior = Posterior(rlc.latents, outside, np.full_like(outside, -6.0), orbit_direction=d)
+    center = posterior.center_normalized
+    assert np.all(np.abs(center) <= 1 + 1e-6)
+    truth, answer = rlc.derived_quantities(base.denormalize(rlc.latents, inside)), rlc.derived_quantities(posterior.mean)
+    for name in ("f0_hz", "Q"):
+        np.testing.assert_allclose(answer[name], truth[name], rtol=1e-4)
+    # A line that misses the ranges altogether falls back to the clipped point.
+    base_point, low, high = invariance.orbit_segment(np.array([[5.0, 5.0, 5.0]]) - 10 * d, d)
+    assert np.all(np.abs(base_point) <= 1) and low[0] <= high[0]
 
 
 def test_without_an_orbit_the_posterior_is_the_encoders_gaussian(rlc):

@@ -138,7 +138,7 @@ def test_stage2_latent_term_is_logged_and_added_to_the_loss():
     model = ZeroNoiseInverse(encoder, generator, "image", latent_weight=2.0)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = model.evaluate(tf.data.Dataset.from_tensors((x, z[:, None, :])), verbose=0, return_dict=True)
-    mean, log_std = models.split_posterior(encoder(x))
+    mean, log_std = tf.split(encoder(x), 2, axis=-1)
     expected_nll = losses.nearest_target_gaussian_nll(z[:, None, :], mean, log_std).numpy().mean()
     assert logs["latent_nll"] == pytest.approx(expected_nll, rel=1e-5)
     assert logs["loss"] == pytest.approx(logs["reconstruction"] + 2.0 * expected_nll, rel=1e-5)
@@ -150,7 +150,7 @@ def test_stage2_loss_is_the_mean_per_example_discrepancy():
     model = ZeroNoiseInverse(encoder, generator, "image", kl_weight=0.0)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
-    mean, _ = models.split_posterior(encoder(x))
+    mean, _ = tf.split(encoder(x), 2, axis=-1)
     expected = losses.per_example_discrepancy("image", x, generator(mean, training=False)).numpy().mean()
     assert logs["reconstruction"] == pytest.approx(expected, rel=1e-5)
 
@@ -233,3 +233,17 @@ def test_restore_weights_refuses_a_checkpoint_missing_model_variables(tmp_path):
         training.restore_weights(mlp(2), str(tmp_path), "test")
     with pytest.raises(FileNotFoundError, match="no test checkpoint"):
         training.restore_weights(mlp(1), str(tmp_path / "empty"), "test")
+
+
+def test_the_orbit_line_likelihood_is_the_gaussian_mass_on_the_line():
+    """The closed form against a numerical integral of the density along the line."""
+    direction = np.array([0.6, -0.8, 0.0], np.float32)
+    mean = tf.constant([[0.1, -0.2, 0.3]])
+    log_std = tf.constant([[np.log(0.1), np.log(0.3), np.log(0.2)]], dtype=tf.float32)
+    target = np.array([[[0.5, 0.4, 0.1]]], np.float32)
+    nll = float(losses.orbit_line_gaussian_nll_per_target(tf.constant(target), mean, log_std, direction)[0, 0])
+    t = np.linspace(-6, 6, 24001)
+    points = target[0, 0] + t[:, None] * direction
+    std = np.exp(log_std.numpy()[0])
+    density = np.prod(np.exp(-0.5 * ((points - mean.numpy()[0]) / std) ** 2) / (np.sqrt(2 * np.pi) * std), axis=1)
+    assert nll == pytest.approx(-np.log(np.trapezoid(density, t)), rel=1e-4)

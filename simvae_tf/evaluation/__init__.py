@@ -18,6 +18,7 @@ SCORERS: dict[str, Callable] = {
     "surrogate": scorers.surrogate,
     "recovery": scorers.recovery,
     "coverage": scorers.coverage,
+    "categorical": scorers.categorical,
     "calibration": scorers.calibration,
     "misspecification": scorers.misspecification,
     "predictive_check": scorers.predictive_check,

@@ -75,9 +75,12 @@ def coverage(s: EvaluationSamples):
         return {}, {}
     mean_u = s.posterior.mean_normalized
     truth = invariance.nearest_equivalent(invariance.latent_targets_of(sim, s.v_u), mean_u)
-    within = metrics.posterior_coverage(truth, mean_u, s.posterior.std_normalized)
-    return {"stage2": {"posterior_coverage": {"within_1_std": _named(sim.latent_names, within[1.0]),
-                                              "within_2_std": _named(sim.latent_names, within[2.0]),
+    continuous = [k for k, latent in enumerate(sim.latents) if not latent.discrete]
+    names = [sim.latent_names[k] for k in continuous]
+    within = metrics.posterior_coverage(truth[:, continuous], mean_u[:, continuous],
+                                        s.posterior.std_normalized[:, continuous])
+    return {"stage2": {"posterior_coverage": {"within_1_std": _named(names, within[1.0]),
+                                              "within_2_std": _named(names, within[2.0]),
                                               "calibrated": {"within_1_std": 0.683, "within_2_std": 0.954}}}}, {}
 
 
@@ -119,6 +122,30 @@ def calibration(s: EvaluationSamples):
         block["contraction"] = _named(names, calib.contraction(std, 1.0 / np.sqrt(3.0)).mean(axis=0))
     figure = plots.calibration_figure(names, pit, truth, mean, std, coverage_curve, against)
     return {"calibration": block}, {"fig5_calibration": figure}
+
+
+def categorical(s: EvaluationSamples):
+    """Categorical latents (`Latent(values=...)`): per latent the accuracy of the most
+    probable class, the expected calibration error of the class probabilities, the mean
+    probability given to the true class, and the confusion matrix (rows: truth)."""
+    block = {}
+    for k, latent in enumerate(s.simulator.latents):
+        if not latent.is_categorical:
+            continue
+        values = np.asarray(latent.values)
+        truth = np.argmin(np.abs(s.v[:, k:k + 1] - values[None, :]), axis=1)
+        probabilities = s.posterior.probabilities[latent.name]
+        predicted = probabilities.argmax(axis=1)
+        confusion = np.zeros((len(values), len(values)), int)
+        np.add.at(confusion, (truth, predicted), 1)
+        block[latent.name] = {
+            "values": list(latent.values), "labels": list(latent.labels or []),
+            "accuracy": float(np.mean(predicted == truth)),
+            "expected_calibration_error": calib.expected_calibration_error(probabilities, truth),
+            "mean_probability_of_truth": float(np.mean(probabilities[np.arange(len(truth)), truth])),
+            "confusion": confusion.tolist(),
+        }
+    return ({"categorical": block} if block else {}), {}
 
 
 def _latent_calibration(s: EvaluationSamples):

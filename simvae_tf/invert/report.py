@@ -46,6 +46,11 @@ def format_report(results: dict, output_dir: str) -> str:
         rows = [("latent", "mean", "std", "unit", "range")]
         for latent in results["latents"]:
             p = entry["posterior"][latent["name"]]
+            if "probabilities" in p:  # categorical: the most probable class and its probability
+                ranked = sorted(p["probabilities"].items(), key=lambda item: -item[1])
+                rows.append((latent["name"], ranked[0][0], f"p={ranked[0][1]:.2f}", latent["unit"] or "-",
+                             "; ".join(f"{key} {value:.2f}" for key, value in ranked[1:])))
+                continue
             rows.append((latent["name"], _number(p["mean"]), _number(p["std"]), latent["unit"] or "-",
                          f"[{_number(latent['low'])}, {_number(latent['high'])}]" +
                          (" log" if latent["scale"] == "log" else "")))

@@ -126,7 +126,8 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
         "model": os.path.abspath(spec.directory),
         "simulator": {"name": spec.metadata.get("name"), "class": spec.metadata.get("class"),
                       "importable": simulator is not None},
-        "latents": [{"name": l.name, "unit": l.unit, "low": l.low, "high": l.high, "scale": l.scale}
+        "latents": [{"name": l.name, "unit": l.unit, "low": l.low, "high": l.high, "scale": l.scale,
+                     **({"values": list(l.values), "labels": list(l.labels or [])} if l.is_categorical else {})}
                     for l in spec.latents],
         "invariance": spec.metadata.get("invariance"),
         "num_samples": 0 if samples is None else samples.shape[1],
@@ -138,7 +139,8 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
             "name": observation.name,
             "source": os.path.abspath(observation.source),
             "preprocessing": observation.steps,
-            "posterior": {latent.name: {"mean": float(mean[i, k]), "std": float(std[i, k]), "unit": latent.unit}
+            "posterior": {latent.name: {"mean": float(mean[i, k]), "std": float(std[i, k]), "unit": latent.unit,
+                                        **_probabilities_entry(latent, posterior, i)}
                           for k, latent in enumerate(spec.latents)},
             "mean_normalized": posterior.mean_normalized[i].astype(float).tolist(),
             "log_std_normalized": posterior.log_std_normalized[i].astype(float).tolist(),
@@ -163,6 +165,14 @@ def build_results(spec: ExportSpec, simulator, observations: list[Observation], 
             entry["samples"] = samples[i].tolist()
         results["inputs"].append(entry)
     return results
+
+
+def _probabilities_entry(latent: base.Latent, posterior, i: int) -> dict:
+    """{"probabilities": {label or value: p}} of a categorical latent, else {}."""
+    if not latent.is_categorical:
+        return {}
+    keys = latent.labels or [f"{value:g}" for value in latent.values]
+    return {"probabilities": {key: float(p) for key, p in zip(keys, posterior.probabilities[latent.name][i])}}
 
 
 def invert(model_dir: str, input_path: str, output_dir: str | None = None, num_samples: int = 0,

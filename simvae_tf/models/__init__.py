@@ -1,6 +1,8 @@
-"""The networks: a generator G (latents in [-1, 1] -> the generator's raw prediction) and
-an encoder E (x -> [mean | log_std] of a diagonal Gaussian over the normalised latents),
-DCGAN for 64x64 images, MLP for signals; `build_models` picks the family."""
+"""The networks: a generator G (the latents' network coding -> the generator's raw
+prediction) and an encoder E (x -> [mean | log_std | logits]: a diagonal Gaussian over the
+normalised continuous latents, class logits of the categorical ones), DCGAN for 64x64
+images, MLP for signals; `build_models` picks the family, `latent_layout` knows the
+layouts."""
 
 from __future__ import annotations
 
@@ -16,8 +18,15 @@ def model_family(config, simulator) -> str:
 
 def build_models(config, simulator):
     """(generator, encoder) keras.Models for the simulator's output kind; call inside the
-    strategy scope."""
-    family, spec, k = model_family(config, simulator), simulator.output_spec, simulator.num_latents
+    strategy scope. The generator reads the latents' network coding and the encoder
+    answers in the layout of `latent_layout.LatentLayout` (one-hot inputs and class logits
+    for categorical latents)."""
+    from simvae_tf.models.latent_layout import LatentLayout
+
+    layout = LatentLayout(simulator.latents)
+    family, spec = model_family(config, simulator), simulator.output_spec
+    k, num_logits = layout.network_width, sum(layout.sizes)
+    num_gaussian = len(layout.continuous)
     if family == "dcgan":
         from simvae_tf.models import dcgan
 
@@ -27,19 +36,11 @@ def build_models(config, simulator):
         channels = spec.shape[-1]
         return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv,
                                       config.model.stem_layers),
-                dcgan.build_encoder(channels, k, config.model.width, config.model.coord_conv))
+                dcgan.build_encoder(channels, num_gaussian, config.model.width, config.model.coord_conv, num_logits))
     if family == "mlp":
         from simvae_tf.models import mlp
 
         return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth),
-                mlp.build_encoder(spec.shape, k, config.model.width, config.model.depth))
+                mlp.build_encoder(spec.shape, num_gaussian, config.model.width, config.model.depth, num_logits))
     raise ConfigError(f"model.family={family!r} unknown; use 'auto', 'dcgan' or 'mlp'")
 
-
-def split_posterior(posterior):
-    """The encoder's output [..., 2K] -> (mean, log_std), each [..., K] (a tensor or an
-    array: the one place that knows the layout)."""
-    import tensorflow as tf
-
-    mean, log_std = tf.split(posterior, 2, axis=-1)
-    return mean, log_std

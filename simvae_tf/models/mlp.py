@@ -19,7 +19,7 @@ import keras
 from keras import layers
 
 # One convention for both model families: the same bounded mean and log-std.
-from simvae_tf.models.dcgan import LOG_STD_RANGE, MEAN_BOUND, SoftClip
+from simvae_tf.models.dcgan import posterior_heads
 
 ACTIVATION = "swish"
 
@@ -35,19 +35,18 @@ def build_generator(num_latents: int, output_shape: Sequence[int], width: int = 
     return keras.Model(latents, layers.Reshape(output_shape, name="output")(flat), name="generator")
 
 
-def build_encoder(output_shape: Sequence[int], num_latents: int, width: int = 128, depth: int = 3) -> keras.Model:
-    """Standardised signals [B, *output_shape] -> concat(mean, log_std) [B, 2K].
-
-    mean is soft-clipped to [-MEAN_BOUND, MEAN_BOUND] (the generator only knows [-1, 1])
-    and log_std to LOG_STD_RANGE (finite KL terms, no dead gradients)."""
-    output_shape = _checked(num_latents, output_shape, width, depth)
+def build_encoder(output_shape: Sequence[int], num_latents: int, width: int = 128, depth: int = 3,
+                  num_logits: int = 0) -> keras.Model:
+    """Standardised signals [B, *output_shape] -> concat(mean, log_std, logits)
+    [B, 2K + num_logits] (`dcgan.posterior_heads`)."""
+    # Without Gaussian latents there must be class logits (all latents categorical).
+    output_shape = _checked(num_latents if not num_logits else max(num_latents, 1), output_shape, width, depth)
     signals = keras.Input(output_shape, name="x")
     h = layers.Flatten()(signals)
     for i in range(depth):
         h = layers.Dense(width, activation=ACTIVATION, name=f"hidden_{i}")(h)
-    mean = SoftClip(-MEAN_BOUND, MEAN_BOUND, name="mean")(layers.Dense(num_latents, name="mean_raw")(h))
-    log_std = SoftClip(*LOG_STD_RANGE, name="log_std")(layers.Dense(num_latents, name="log_std_raw")(h))
-    return keras.Model(signals, layers.Concatenate(name="posterior")([mean, log_std]), name="encoder")
+    return keras.Model(signals, posterior_heads(h, num_latents, num_logits, ("mean_raw", "log_std_raw")),
+                       name="encoder")
 
 
 def _checked(num_latents: int, output_shape: Sequence[int], width: int, depth: int) -> tuple[int, ...]:

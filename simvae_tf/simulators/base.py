@@ -41,8 +41,12 @@ class Latent:
     """One simulator input: its name, the range it is sampled from, unit and scale.
 
     `scale="log"` means the networks see log(value) (the parameter spans decades, e.g. a
-    resistance). `discrete=True` marks a categorical or grid factor (dSprites shape): the
-    networks still see it as a real number, the metrics know not to bin it.
+    resistance). `discrete=True` marks a discrete factor, which the metrics do not bin.
+    With `values` (e.g. dSprites shape: values=(1, 2, 3), labels=("square", "ellipse",
+    "heart")) the latent is categorical: it takes only those values, the generator sees it
+    one-hot and the encoder answers class probabilities (`models.latent_layout`); it
+    implies discrete=True. Without `values` a discrete latent is a grid factor the
+    networks see as a real number.
     """
 
     name: str
@@ -51,8 +55,29 @@ class Latent:
     unit: str = ""
     scale: str = "linear"
     discrete: bool = False
+    values: tuple[float, ...] | None = None
+    labels: tuple[str, ...] | None = None
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.values is not None
 
     def __post_init__(self):
+        if self.values is not None:
+            values = tuple(float(v) for v in self.values)
+            if len(values) < 2 or list(values) != sorted(set(values)):
+                raise ValueError(f"latent {self.name!r}: values={self.values!r}; use two or more distinct values "
+                                 "in increasing order")
+            if values[0] < self.low or values[-1] > self.high:
+                raise ValueError(f"latent {self.name!r}: values {values} lie outside [{self.low}, {self.high}]")
+            object.__setattr__(self, "values", values)
+            object.__setattr__(self, "discrete", True)
+        if self.labels is not None:
+            labels = tuple(str(label) for label in self.labels)
+            if self.values is None or len(labels) != len(self.values):
+                raise ValueError(f"latent {self.name!r}: labels={self.labels!r} need one label per value "
+                                 f"(values={self.values!r})")
+            object.__setattr__(self, "labels", labels)
         if self.scale not in LATENT_SCALES:
             raise ValueError(f"latent {self.name!r}: scale={self.scale!r}; use one of {LATENT_SCALES}")
         if not self.high > self.low:
@@ -111,7 +136,8 @@ class Simulator(abc.ABC):
         (float32). Deterministic: the same z gives the same x."""
 
     def sample_latents(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Draws n latent vectors [n, K] from the sampling space (physical units)."""
+        """Draws n latent vectors [n, K] from the sampling space (physical units); each
+        categorical latent takes each of its values with equal probability."""
         u = rng.uniform(0.0, 1.0, size=(n, len(self.latents)))
         return from_unit_interval(self.latents, u)
 
@@ -191,9 +217,16 @@ class Simulator(abc.ABC):
         return {
             "name": self.name,
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
-            "latents": [dataclasses.asdict(latent) for latent in self.latents],
+            "latents": [latent_record(latent) for latent in self.latents],
             "output_spec": {"shape": list(self.output_spec.shape), "kind": self.output_spec.kind},
         }
+
+
+def latent_record(latent: Latent) -> dict:
+    """A latent as JSON-able fields (`Latent(**record)` rebuilds it); the categorical
+    fields only where set."""
+    record = dataclasses.asdict(latent)
+    return {key: value for key, value in record.items() if not (key in ("values", "labels") and value is None)}
 
 
 # -- normalisation: physical units <-> the networks' [-1, 1] ---------------------------------
@@ -207,10 +240,17 @@ def latent_bounds(latents: Sequence[Latent]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def from_unit_interval(latents: Sequence[Latent], u: np.ndarray) -> np.ndarray:
-    """Maps u in [0, 1]^K to physical units (uniform, or log-uniform for log latents)."""
+    """Maps u in [0, 1]^K to physical units (uniform, or log-uniform for log latents; a
+    categorical latent's value number floor(u * V))."""
+    u = np.asarray(u, dtype=np.float64)
     low, high, is_log = latent_bounds(latents)
-    v = low + np.asarray(u, dtype=np.float64) * (high - low)
-    return np.where(is_log, np.exp(v), v)
+    v = low + u * (high - low)
+    z = np.where(is_log, np.exp(v), v)
+    for k, latent in enumerate(latents):
+        if latent.is_categorical:
+            z[:, k] = np.asarray(latent.values)[np.minimum((u[:, k] * len(latent.values)).astype(int),
+                                                           len(latent.values) - 1)]
+    return z
 
 
 def normalize(latents: Sequence[Latent], z: np.ndarray) -> np.ndarray:

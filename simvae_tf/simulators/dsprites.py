@@ -509,7 +509,8 @@ class DSpritesSimulator(Simulator):
     # MIG over scale, orientation, x, y: shape is treated as noise (Chen et al. 2018, paper 4.3).
     mig_factors = (1, 2, 3, 4)
     latents = (
-        Latent("shape", 1.0, 3.0, unit="1 square, 2 ellipse, 3 heart", discrete=True),
+        Latent("shape", 1.0, 3.0, unit="1 square, 2 ellipse, 3 heart", values=(1.0, 2.0, 3.0),
+               labels=("square", "ellipse", "heart")),
         Latent("scale", 0.5, 1.0, unit="of the largest sprite"),
         Latent("orientation", 0.0, 2.0 * math.pi, unit="rad"),
         Latent("x_position", 0.0, 1.0, unit="of the position range"),

@@ -65,16 +65,28 @@ def normalized_direction(latents, direction) -> np.ndarray | None:
     return (scaled / np.linalg.norm(scaled)).astype(np.float32)
 
 
-def orbit_segment(center_u: np.ndarray, direction_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The offsets t, from low [B] to high [B], for which clip(center_u) + t * direction_u
-    stays inside the sampling ranges [-1, 1]^K: the part of each orbit line the prior
-    allows. center_u [B, K], direction_u [K]; low <= 0 <= high."""
-    center = np.clip(np.asarray(center_u, np.float64), -1.0, 1.0)
+def orbit_segment(point_u: np.ndarray, direction_u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The part of each orbit line the prior allows: (base [B, K], low [B], high [B]) such
+    that base + t * direction_u lies inside the sampling ranges [-1, 1]^K for t in
+    [low, high]. The base is point_u [B, K] itself (latents the direction leaves alone
+    clipped): a point outside the ranges is moved along its own orbit, never off it.
+    Where the line misses the ranges altogether, the base is the clipped point."""
     direction = np.asarray(direction_u, np.float64)
     moving = direction != 0
-    to_lower = (-1.0 - center[:, moving]) / direction[moving]
-    to_upper = (1.0 - center[:, moving]) / direction[moving]
-    return np.minimum(to_lower, to_upper).max(axis=1), np.maximum(to_lower, to_upper).min(axis=1)
+    point = np.asarray(point_u, np.float64)
+    base = np.where(moving, point, np.clip(point, -1.0, 1.0))
+
+    def segment(p):
+        to_lower = (-1.0 - p[:, moving]) / direction[moving]
+        to_upper = (1.0 - p[:, moving]) / direction[moving]
+        return np.minimum(to_lower, to_upper).max(axis=1), np.maximum(to_lower, to_upper).min(axis=1)
+
+    low, high = segment(base)
+    missed = low > high
+    if missed.any():
+        base[missed] = np.clip(point[missed], -1.0, 1.0)
+        low[missed], high[missed] = (a[missed] for a in segment(base))
+    return base, low, high
 
 
 def num_equivalent_latents(simulator: Simulator) -> int:
@@ -84,13 +96,13 @@ def num_equivalent_latents(simulator: Simulator) -> int:
 
 
 def derived_truth_and_draws(simulator, v: np.ndarray, draws: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The derived quantities of the true latents v [n, K] and of posterior draws [n, S, K]
-    (clipped to the ranges the simulator is defined on): (names, truth [n, Q], drawn
-    [n, S, Q]), as log values where positive (where the posterior of a product of log-normal
-    latents is close to Gaussian)."""
+    """The derived quantities of the true latents v [n, K] and of posterior draws [n, S, K]:
+    (names, truth [n, Q], drawn [n, S, Q]), as log values where positive (where the
+    posterior of a product of log-normal latents is close to Gaussian). Draws are not
+    clipped to the ranges: clipping moves a draw off its orbit and changes the very
+    quantities the orbit leaves alone."""
     truth_by_name = simulator.derived_quantities(v)
-    draws_u = np.clip(base.normalize(simulator.latents, draws.reshape(-1, draws.shape[-1])), -1.0, 1.0)
-    drawn_by_name = simulator.derived_quantities(base.denormalize(simulator.latents, draws_u))
+    drawn_by_name = simulator.derived_quantities(draws.reshape(-1, draws.shape[-1]))
     names = list(truth_by_name)
     truth = np.stack([np.asarray(truth_by_name[q], np.float64) for q in names], axis=1)
     drawn = np.stack([np.asarray(drawn_by_name[q], np.float64).reshape(draws.shape[:2]) for q in names], axis=2)
