@@ -22,7 +22,6 @@ unfinished), and .partial is removed. A `gs://` DIR goes through the same `epath
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
@@ -140,7 +139,9 @@ def features(simulator: Simulator) -> tfds.features.FeaturesDict:
     return tfds.features.FeaturesDict({
         "index": tfds.features.Scalar(dtype=np.int64, doc="sample index i"),
         "z": tfds.features.Tensor(shape=(k,), dtype=np.float32, doc="latents normalised to [-1, 1]"),
-        "latents": tfds.features.Tensor(shape=(k,), dtype=np.float64, doc="latents in physical units"),
+        # As raw bytes: tf.train.Example's float lists are float32, which would round them.
+        "latents": tfds.features.Tensor(shape=(k,), dtype=np.float64, encoding=tfds.features.Encoding.BYTES,
+                                        doc="latents in physical units"),
         "x": x,
     })
 
@@ -191,42 +192,6 @@ class SimvaeSimulations(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
 
 # -- the job -----------------------------------------------------------------------------------
-def pipeline_options(args: list[str]):
-    """Beam `PipelineOptions` from command-line flags, refusing in one line what Beam would
-    drop with a warning (an unknown or misspelt flag) or exit on (a bad value, an unknown
-    runner)."""
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-    from apache_beam.runners.runner import create_runner
-
-    stray = [arg for arg in args if not arg.startswith("--")]
-    if stray:
-        raise ConfigError(f"unexpected arguments {stray}; options are --flag=value (see --help)")
-    options = PipelineOptions(args)
-    messages = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(messages):  # argparse prints its usage, then exits
-            known = options.get_all_options()
-            given = options.get_all_options(retain_unknown_options=True)
-    except SystemExit:
-        last = [line for line in messages.getvalue().splitlines() if line.strip()]
-        raise ConfigError(f"bad Beam pipeline option ({last[-1] if last else args}); see docs/scale.md") from None
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown flag(s) {', '.join('--' + name for name in unknown)}: neither a flag of "
-                          "simvae_tf.simulate (--help) nor a Beam pipeline option; check the spelling")
-    runner = options.view_as(StandardOptions).runner
-    if runner:
-        try:
-            create_runner(runner)
-        except ValueError as e:
-            raise ConfigError(f"--runner={runner}: {e}; use DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, "
-                              "... (docs/scale.md)") from None
-        except ImportError as e:
-            raise ConfigError(f"--runner={runner} needs packages that are not installed ({e}); e.g. "
-                              "pip install 'apache-beam[gcp]' for DataflowRunner") from None
-    return options
-
-
 def check_request(num_samples, seed) -> None:
     for name, value, minimum in (("--num_samples", num_samples, 1), ("--seed", seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:

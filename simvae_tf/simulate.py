@@ -10,6 +10,9 @@ flags of Dataflow, Flink and Spark). Rerunning an interrupted command resumes it
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import sys
 
@@ -37,6 +40,52 @@ def define_flags() -> flags.FlagValues:
     return flags.FLAGS
 
 
+def pipeline_options(args: list[str]):
+    """Beam `PipelineOptions` from command-line flags, refusing in one line what Beam would
+    drop with a warning (an unknown or misspelt flag) or exit on (a bad value, an unknown
+    runner)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # Beam warns at import that its optional GCP clients are absent
+    try:
+        from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+        from apache_beam.runners.runner import create_runner
+    finally:
+        logging.disable(previous)
+
+    stray = [arg for arg in args if not arg.startswith("--")]
+    if stray:
+        raise ConfigError(f"unexpected arguments {stray}; options are --flag=value (see --help)")
+    options = PipelineOptions(args)
+    messages = io.StringIO()
+    beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = beam_logger.level
+    beam_logger.setLevel(logging.ERROR)  # its "Discarding unparseable args" warning: refused below instead
+    try:
+        with contextlib.redirect_stderr(messages):  # argparse prints its usage, then exits
+            known = options.get_all_options()
+            given = options.get_all_options(retain_unknown_options=True)
+    except SystemExit:
+        last = [line for line in messages.getvalue().splitlines() if line.strip()]
+        raise ConfigError(f"bad Beam pipeline option ({last[-1] if last else args}); see docs/scale.md") from None
+    finally:
+        beam_logger.setLevel(level)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown flag(s) {', '.join('--' + name for name in unknown)}: neither a flag of "
+                          "simvae_tf.simulate (--help) nor a Beam pipeline option; check the spelling")
+    runner = options.view_as(StandardOptions).runner
+    if runner:
+        try:
+            create_runner(runner)
+        except ValueError as e:
+            raise ConfigError(f"--runner={runner}: {e}; use DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, "
+                              "... (docs/scale.md)") from None
+        except ImportError as e:
+            raise ConfigError(f"--runner={runner} needs packages that are not installed ({e}); e.g. "
+                              "pip install 'apache-beam[gcp]' for DataflowRunner") from None
+    return options
+
+
 def run(argv: list[str]) -> None:
     FLAGS = flags.FLAGS
     if FLAGS.num_samples is None:
@@ -45,19 +94,16 @@ def run(argv: list[str]) -> None:
         raise ConfigError("--output is required: the folder to write the dataset to")
     config = cli.load_config(lambda: FLAGS.config)
     validate(config)
+    options = pipeline_options(argv[1:])  # before TensorFlow starts: a typo costs no start-up
     cli.import_tensorflow_quietly(FLAGS.verbose)
-    import logging
-
     from absl import logging as absl_logging
 
+    from simvae_tf import beam_simulation
+
     absl_logging.set_verbosity(absl_logging.WARNING)
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # Beam warns at import that its optional GCP clients are absent
-    try:
-        from simvae_tf import beam_simulation
-    finally:
-        logging.disable(previous)
-    options = beam_simulation.pipeline_options(argv[1:])
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()  # its bar counts splits (one); ours counts batches
     beam_simulation.generate(FLAGS.sim, config, FLAGS.num_samples, FLAGS.output, FLAGS.seed, options)
 
 

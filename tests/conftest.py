@@ -31,6 +31,17 @@ def tiny_flags(**overrides) -> list[str]:
     return [f"--config.{key}={value}" for key, value in values.items()]
 
 
+def tiny_config(sim, **overrides):
+    """`sv.get_config(sim)` with TINY and `overrides` (dotted keys) applied."""
+    import simvae_tf as sv
+
+    config = sv.get_config(sim)
+    for key, value in {**TINY, **overrides}.items():
+        block, _, name = key.rpartition(".")
+        setattr(config[block] if block else config, name, value)
+    return config
+
+
 def run_cli(args: list[str], timeout: float = 300, module: str = "simvae_tf.main", env=None
             ) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
