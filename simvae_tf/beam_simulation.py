@@ -42,7 +42,7 @@ from simvae_tf.files import atomic_write
 from simvae_tf.simulators import base
 from simvae_tf.simulators.base import Simulator
 
-WORK = ".partial"
+WORK = simulated_dataset.WORK
 REQUEST = "request.json"
 BATCH_SIZE = data.CACHE_BATCH_SIZE
 
@@ -317,11 +317,14 @@ def generate(sim, config, num_samples: int, output: str, seed: int | None = None
                 beam_options=options, compute_stats=tfds.download.ComputeStatsMode.SKIP, try_download_gcs=False))
     except BaseException as e:
         progress.stop()
-        _remove_if_nothing_done(out, created)
-        if isinstance(e, (UserError, RunFailure)) or not isinstance(e, Exception):
+        kept = _count_batches(work / "batches")
+        if not kept:
+            _remove_all_of(out, created)
+        if isinstance(e, UserError) or not isinstance(e, Exception):
             raise
-        raise RunFailure(f"the Beam pipeline failed: {_summary(e)}; finished batches are kept: rerun the same "
-                         "command to resume (--verbose for the traceback)") from e
+        after = (f"{kept} finished batches are kept in {work}: rerun the same command to resume" if kept else
+                 "nothing was written")
+        raise RunFailure(f"the Beam pipeline failed: {_summary(e)}; {after} (--verbose for the traceback)") from e
     progress.stop()
     _move_into(prepared, out)
     work.rmtree()
@@ -337,13 +340,12 @@ def _summary(error: BaseException) -> str:
     return (ours[-1] if ours else lines[-1] if lines else type(error).__name__)[:500]
 
 
-def _remove_if_nothing_done(out: epath.Path, created: bool) -> None:
-    """A pipeline that failed before finishing one batch (bad runner options, a simulator
-    failing at once) leaves nothing behind."""
-    if _count_batches(out / WORK / "batches") == 0:
-        for path in [out] if created else [out / WORK, out / "tensorboard"]:
-            if path.exists():
-                path.rmtree()
+def _remove_all_of(out: epath.Path, created: bool) -> None:
+    """What a pipeline that failed before finishing one batch (bad runner options, a
+    simulator failing at once) wrote: nothing is left behind."""
+    for path in [out] if created else [out / WORK, out / "tensorboard"]:
+        if path.exists():
+            path.rmtree()
 
 
 def _move_into(prepared: epath.Path, out: epath.Path) -> None:

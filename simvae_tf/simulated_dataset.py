@@ -23,7 +23,6 @@ needs TFDS, not Apache Beam.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from simvae_tf.simulators.base import Simulator
 
 FORMAT = 1  # bumped when the layout above changes; older readers refuse newer datasets
 SPLIT = "train"
+WORK = ".partial"  # an unfinished dataset's working folder (beam_simulation)
 KEY = "--config.data.dataset_dir"
 # What identifies a dataset's contents: two datasets that agree on these are identical.
 REQUEST_KEYS = ("simvae_tf_dataset", "sim", "simulator", "simulator_options", "seed", "num_samples", "stream",
@@ -101,25 +101,31 @@ def simulator_differences(old: dict, new: dict) -> list[str]:
 
 
 # -- reading ---------------------------------------------------------------------------------
+def _path(directory):
+    """Local folders and object stores (gs://, as TFDS reads them) alike."""
+    from etils import epath
+
+    return epath.Path(directory)
+
+
 def is_dataset(directory: str) -> bool:
     """A finished dataset: the generator writes dataset_info.json last."""
-    return os.path.exists(os.path.join(directory, "dataset_info.json"))
+    return (_path(directory) / "dataset_info.json").exists()
 
 
 def read_metadata(directory: str, key: str = KEY) -> dict:
     """The dataset's record (metadata.json); a one-line ConfigError naming `key` when the
     folder is missing, unfinished, or no simvae_tf dataset."""
-    if not os.path.isdir(directory):
+    if not _path(directory).is_dir():
         raise ConfigError(f"{key}={directory} does not exist; make it with python -m simvae_tf.simulate "
                           f"--output={directory} (docs/scale.md)")
     if not is_dataset(directory):
-        unfinished = os.path.exists(os.path.join(directory, ".partial"))
+        unfinished = (_path(directory) / WORK).exists()
         raise ConfigError(f"{key}={directory} " + ("is unfinished (its simulation was interrupted); rerun the same "
                           "simvae_tf.simulate command to complete it" if unfinished else
                           "is not a dataset made by simvae_tf.simulate (no dataset_info.json); pass such a folder"))
     try:
-        with open(os.path.join(directory, "metadata.json")) as f:
-            metadata = json.load(f)
+        metadata = json.loads((_path(directory) / "metadata.json").read_text())
     except (OSError, ValueError) as e:
         raise ConfigError(f"{key}={directory} has no readable metadata.json ({e}); it is not a dataset made by "
                           "simvae_tf.simulate, or it is damaged: simulate it again") from None

@@ -222,3 +222,25 @@ def test_reading_a_dataset_needs_no_beam(box_dataset):
                            "print(len(z), 'apache_beam' in sys.modules)"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.stdout.split() == [str(NUM_SAMPLES), "False"], done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("calls_before, batches_kept", [(1, 0), (0, 1)])
+def test_a_failing_simulator_stops_the_job_in_one_line(tmp_path, monkeypatch, calls_before, batches_kept):
+    """CrashingPulse fails on its 3rd call: the probe is call 2 (then no batch is finished and
+    nothing is left behind) or call 1 (then one batch is kept for the rerun)."""
+    monkeypatch.syspath_prepend(FAULTY_SIMS)
+    import faulty_sims
+
+    monkeypatch.setattr(faulty_sims.CrashingPulse, "calls", calls_before)
+    output = tmp_path / "out"
+    with pytest.raises(sv.RunFailure) as failure:
+        beam_simulation.generate(faulty_sims.CrashingPulse, sv.get_config(faulty_sims.CrashingPulse),
+                                 3 * data.CACHE_BATCH_SIZE, str(output), verbose=0)
+    message = str(failure.value)
+    assert message.startswith("the Beam pipeline failed: simulator 'pulse' failed on latents [[") and \
+        "FloatingPointError: solver diverged" in message and "\n" not in message, message
+    if batches_kept:
+        assert "1 finished batches are kept" in message and "rerun the same command to resume" in message
+        assert len(list((output / ".partial" / "batches").glob("batch-*.npz"))) == batches_kept
+    else:
+        assert "nothing was written" in message and not output.exists()
