@@ -223,6 +223,20 @@ def output_state(output: epath.Path, wanted: dict) -> str:
     return "new"
 
 
+def direct_runner(options):
+    """What Beam's DirectRunner runs a batch pipeline on, the FnApiRunner (honouring
+    --direct_num_workers and --direct_running_mode), built as the DirectRunner builds it
+    (apache_beam/runners/direct/direct_runner.py, 2.77) but without its first attempt at
+    the PrismRunner: that downloads a binary from GitHub (no timeout: offline, it can hang)."""
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+
+
 def _count_batches(batches_dir: epath.Path) -> int:
     return len(list(batches_dir.glob("batch-*.npz"))) if batches_dir.exists() else 0
 
@@ -314,7 +328,8 @@ def generate(sim, config, num_samples: int, output: str, seed: int | None = None
         if not prepared.exists():  # TFDS renames its .incomplete folder to this when all shards are written
             builder = SimvaeSimulations(plan=plan, metadata=metadata, data_dir=os.fspath(work / "tfds"))
             builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-                beam_options=options, compute_stats=tfds.download.ComputeStatsMode.SKIP, try_download_gcs=False))
+                beam_options=options, beam_runner=direct_runner(options) if runner == "DirectRunner" else None,
+                compute_stats=tfds.download.ComputeStatsMode.SKIP, try_download_gcs=False))
     except BaseException as e:
         progress.stop()
         kept = _count_batches(work / "batches")

@@ -3,6 +3,7 @@ be tested with two replicas on a CPU-only machine), and tiny-config helpers."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -67,3 +68,22 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def network_calls(monkeypatch):
+    """Makes every socket connection and every gs:// probe raise; returns the attempts made.
+    (TF's GCS filesystem is C++, so the TFDS probe function is watched as well.)"""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:2])
+        raise ConnectionRefusedError("the network is off in this test")
+
+    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                        (socket, "create_connection"), (socket, "getaddrinfo")):
+        monkeypatch.setattr(owner, name, refuse)
+    from tensorflow_datasets.core.utils import gcs_utils
+
+    monkeypatch.setattr(gcs_utils, "exists", refuse)
+    return attempts

@@ -244,3 +244,10 @@ def test_a_failing_simulator_stops_the_job_in_one_line(tmp_path, monkeypatch, ca
         assert len(list((output / ".partial" / "batches").glob("batch-*.npz"))) == batches_kept
     else:
         assert "nothing was written" in message and not output.exists()
+
+
+def test_simulating_and_loading_touch_no_network(tmp_path, network_calls):
+    output = str(tmp_path / "offline")
+    beam_simulation.generate("box", sv.get_config("box"), 10, output, verbose=0)
+    assert len(simulated_dataset.load(output, "box", simulators.make("box"))[0]) == 10
+    assert network_calls == []
