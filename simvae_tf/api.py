@@ -125,12 +125,15 @@ class Run:
 
     # -- the steps -----------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Runs the simulator once (a missing library or bad data file is reported before
-        anything is written), then records the run in its workdir."""
+        """Runs the simulator once and checks data.dataset_dir (a missing library, a bad data
+        file or a mismatched dataset is reported before anything is written), then records
+        the run in its workdir."""
         from simvae_tf import data
 
         data.simulate_batch(self.simulator, self.config.seed, "probe", 0, 2)
+        self.data.check_dataset()
         self.workdir.record(self.sim_name, self.simulator, self.config)
+        self.data.record_dataset()
 
     def train(self) -> dict:
         """Both stages, each resuming from its last checkpoint; records their final losses."""

@@ -69,11 +69,12 @@ def with_default_config(argv: list[str]) -> list[str]:
     return [argv[0], f"--config={path}", *args]
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str], known_only: bool = False) -> list[str]:
     """absl flag parsing with the project's error policy (unknown flags, bad enum values,
-    unknown or mistyped config keys, a config file that fails to load)."""
+    unknown or mistyped config keys, a config file that fails to load). `known_only`: flags
+    absl does not know are returned (after argv[0]) for another parser (Beam's)."""
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(argv, known_only=known_only)
     except flags.Error as e:
         message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
         fail(f"{message} (see --help; config keys are listed in configs/<sim>.py)")

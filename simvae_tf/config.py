@@ -126,6 +126,9 @@ def validate(config) -> None:
     non_negative("model.stem_layers")
     non_negative("data.num_workers")
     non_negative("data.cache_size")
+    dataset_dir = config.data.dataset_dir
+    _check(isinstance(dataset_dir, str), "data.dataset_dir", dataset_dir,
+           "a folder made by python -m simvae_tf.simulate, or '' (none)")
     _check(config.model.family in ("auto", "dcgan", "mlp"), "model.family", config.model.family,
            "one of 'auto', 'dcgan', 'mlp'")
     fraction = config.adapt.observed_fraction

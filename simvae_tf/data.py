@@ -95,11 +95,16 @@ def simulate_checked(simulator: Simulator, z: np.ndarray) -> np.ndarray:
     return check_output(simulator, z, x)
 
 
+def batch_latents(simulator: Simulator, seed: int, stream: str, index: int, batch_size: int) -> np.ndarray:
+    """The physical latents [B, K] of batch `index` of `stream`."""
+    rng = np.random.default_rng([seed, _stream_id(stream), int(index)])
+    return simulator.sample_latents(rng, batch_size)
+
+
 def simulate_batch(simulator: Simulator, seed: int, stream: str, index: int, batch_size: int
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Batch `index` of `stream`: (normalised latents [B, K] float32, x [B, ...] float32)."""
-    rng = np.random.default_rng([seed, _stream_id(stream), int(index)])
-    z = simulator.sample_latents(rng, batch_size)
+    z = batch_latents(simulator, seed, stream, index, batch_size)
     return base.normalize(simulator.latents, z), simulate_checked(simulator, z)
 
 
@@ -165,18 +170,25 @@ def fit_output_scaler(simulator: Simulator, seed: int, cache: tuple[np.ndarray, 
 
 
 # -- materialised datasets ------------------------------------------------------------------
+# Sample i of a materialised dataset is row i % CACHE_BATCH_SIZE of batch i // CACHE_BATCH_SIZE
+# of this stream, whoever simulates it (`materialize`, or a Beam job: simvae_tf.beam_simulation).
+CACHE_STREAM = "cache"
+CACHE_BATCH_SIZE = 256
+
+
 def cache_path(directory: str, simulator: Simulator, seed: int, size: int) -> str:
-    key = json.dumps({"simulator": simulator.describe(), "options": _options(simulator), "seed": seed,
+    key = json.dumps({"simulator": simulator.describe(), "options": simulator_options(simulator), "seed": seed,
                       "size": size}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return os.path.join(directory, f"{simulator.name}-{size}-{digest}.npz")
 
 
-def _options(simulator: Simulator) -> dict:
+def simulator_options(simulator: Simulator) -> dict:
+    """The simulator's public state (its constructor options and what they set)."""
     return {k: v for k, v in vars(simulator).items() if not k.startswith("_")}
 
 
-def materialize(simulator: Simulator, size: int, seed: int, directory: str, batch_size: int = 256,
+def materialize(simulator: Simulator, size: int, seed: int, directory: str, batch_size: int = CACHE_BATCH_SIZE,
                 num_workers: int = 0, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Simulates `size` samples once and stores them; later calls load the stored file.
 
@@ -195,9 +207,9 @@ def materialize(simulator: Simulator, size: int, seed: int, directory: str, batc
         print(f"Materialising {size} samples of {simulator.name!r} into {path}", flush=True)
     zs, xs = [], []
     if num_workers > 0:
-        batches = _process_batches(simulator, seed, "cache", batch_size, 0, num_workers)
+        batches = _process_batches(simulator, seed, CACHE_STREAM, batch_size, 0, num_workers)
     else:
-        batches = (simulate_batch(simulator, seed, "cache", i, batch_size) for i in range(num_batches))
+        batches = (simulate_batch(simulator, seed, CACHE_STREAM, i, batch_size) for i in range(num_batches))
     for _, (z, x) in zip(range(num_batches), batches):
         zs.append(z)
         xs.append(x)
@@ -205,13 +217,19 @@ def materialize(simulator: Simulator, size: int, seed: int, directory: str, batc
             bar.add(len(z))
     batches.close()
     z, x = np.concatenate(zs)[:size], np.concatenate(xs)[:size]
-    stored_x = np.round(x * 255).astype(np.uint8) if simulator.output_spec.is_image else x
+    stored_x = encode_x(simulator, x)
     os.makedirs(directory, exist_ok=True)
     atomic_write(path, lambda f: np.savez(f, z=z, x=stored_x))
-    return z, _decode_x(stored_x)
+    return z, decode_x(stored_x)
 
 
-def _decode_x(x: np.ndarray) -> np.ndarray:
+def encode_x(simulator: Simulator, x: np.ndarray) -> np.ndarray:
+    """How stored datasets hold x: uint8 for images (exact for renderings quantised to 8 bits,
+    4x smaller), float32 otherwise."""
+    return np.round(x * 255).astype(np.uint8) if simulator.output_spec.is_image else x
+
+
+def decode_x(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
@@ -224,7 +242,7 @@ def _load_cache(path: str, simulator: Simulator, size: int) -> tuple[np.ndarray,
     if z.shape != (size, simulator.num_latents) or x.shape != (size,) + simulator.output_spec.shape:
         raise SimulatorError(f"cached dataset {path} has shapes {z.shape}/{x.shape}, expected "
                              f"{(size, simulator.num_latents)}/{(size,) + simulator.output_spec.shape}; delete it")
-    return z.astype(np.float32), _decode_x(x)
+    return z.astype(np.float32), decode_x(x)
 
 
 # -- tf.data ---------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data = ml_collections.ConfigDict()
     config.data.num_workers = 0  # >0: simulate in that many worker processes
     config.data.cache_size = 0  # >0: simulate this many samples once and train from memory
+    # A dataset folder written by `python -m simvae_tf.simulate` (made by this simulator with
+    # these options): training samples from it in memory instead of simulating; "" = none.
+    config.data.dataset_dir = ""
 
     config.eval = ml_collections.ConfigDict()
     config.eval.num_samples = 10_000  # fresh simulator samples for the metrics

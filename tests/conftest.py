@@ -3,6 +3,7 @@ be tested with two replicas on a CPU-only machine), and tiny-config helpers."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -31,6 +32,17 @@ def tiny_flags(**overrides) -> list[str]:
     return [f"--config.{key}={value}" for key, value in values.items()]
 
 
+def tiny_config(sim, **overrides):
+    """`sv.get_config(sim)` with TINY and `overrides` (dotted keys) applied."""
+    import simvae_tf as sv
+
+    config = sv.get_config(sim)
+    for key, value in {**TINY, **overrides}.items():
+        block, _, name = key.rpartition(".")
+        setattr(config[block] if block else config, name, value)
+    return config
+
+
 def run_cli(args: list[str], timeout: float = 300, module: str = "simvae_tf.main", env=None
             ) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
@@ -56,3 +68,22 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def network_calls(monkeypatch):
+    """Makes every socket connection and every gs:// probe raise; returns the attempts made.
+    (TF's GCS filesystem is C++, so the TFDS probe function is watched as well.)"""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:2])
+        raise ConnectionRefusedError("the network is off in this test")
+
+    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                        (socket, "create_connection"), (socket, "getaddrinfo")):
+        monkeypatch.setattr(owner, name, refuse)
+    from tensorflow_datasets.core.utils import gcs_utils
+
+    monkeypatch.setattr(gcs_utils, "exists", refuse)
+    return attempts

@@ -11,19 +11,11 @@ import numpy as np
 import pytest
 
 import simvae_tf as sv
-from conftest import REPO, TINY
+from conftest import REPO, tiny_config
 
 if REPO not in sys.path:  # `examples` is a top-level folder: importable from the repository root
     sys.path.insert(0, REPO)
 from examples.damped_oscillator import DampedOscillator  # noqa: E402
-
-
-def tiny_config(sim):
-    config = sv.get_config(sim)
-    for key, value in TINY.items():
-        block, _, name = key.rpartition(".")
-        setattr(config[block] if block else config, name, value)
-    return config
 
 
 class Ramp(sv.Simulator):
@@ -157,5 +149,6 @@ def test_bad_config_value_is_a_user_error_before_anything_runs(tmp_path):
 
 def test_importing_simvae_tf_loads_no_tensorflow():
     done = subprocess.run([sys.executable, "-c", "import sys, simvae_tf as sv; sv.get_config('box'); "
-                           "print('tensorflow' in sys.modules)"], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "False", done.stderr[-2000:]
+                           "print('tensorflow' in sys.modules, 'apache_beam' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False False", done.stderr[-2000:]

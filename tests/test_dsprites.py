@@ -7,7 +7,6 @@ import math
 import os
 import pathlib
 import pickle
-import socket
 import tempfile
 
 import h5py
@@ -29,25 +28,6 @@ def isolated_search_paths(tmp_path_factory, monkeypatch):
     """No test sees the user's dSprites files: empty TFDS dir, no $SIMVAE_DSPRITES_PATH."""
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path_factory.mktemp("tfds_home")))
     monkeypatch.delenv(dsprites.DATA_PATH_ENV, raising=False)
-
-
-@pytest.fixture
-def network_calls(monkeypatch):
-    """Makes every socket connection and every gs:// probe raise; returns the attempts made.
-    (TF's GCS filesystem is C++, so the TFDS probe function is watched as well.)"""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[:2])
-        raise ConnectionRefusedError("the network is off in this test")
-
-    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
-                        (socket, "create_connection"), (socket, "getaddrinfo")):
-        monkeypatch.setattr(owner, name, refuse)
-    from tensorflow_datasets.core.utils import gcs_utils
-
-    monkeypatch.setattr(gcs_utils, "exists", refuse)
-    return attempts
 
 
 def subgrid_classes(subgrid=SUBGRID) -> np.ndarray:

@@ -45,8 +45,9 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
 
     # The console scripts are installed and wired to the same flags and error policy.
     for script, bad_flag, message in (("simvae", "--config.stage1.steps=0", "--config.stage1.steps=0 is invalid"),
-                                      ("simvae-invert", "--model=nowhere", "--input is required")):
+                                      ("simvae-invert", "--model=nowhere", "--input is required"),
+                                      ("simvae-simulate", "--num_samples=10", "--output is required")):
         refused = subprocess.run([sys.executable, str(target / "bin" / script), "--sim=box", bad_flag]
-                                 if script == "simvae" else [sys.executable, str(target / "bin" / script), bad_flag],
+                                 if script != "simvae-invert" else [sys.executable, str(target / "bin" / script), bad_flag],
                                  capture_output=True, text=True, timeout=120, cwd=elsewhere, env=env)
         assert refused.returncode == 2 and message in refused.stderr, (script, refused.stderr[-2000:])
