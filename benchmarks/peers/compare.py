@@ -258,6 +258,18 @@ def report(results: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+SECTION = "## simvae_tf beside BayesFlow"
+
+
+def record(text: str) -> None:
+    """Appends to benchmarks/RESULTS.md, under this benchmark's section (added if missing)."""
+    path = os.path.join(REPO, "benchmarks", "RESULTS.md")
+    with open(path) as f:
+        has_section = any(line.strip() == SECTION for line in f)
+    with open(path, "a") as f:
+        f.write("\n" + ("" if has_section else SECTION + "\n\n") + text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", default="rlc,oscillator", help=f"comma-separated, of {', '.join(SIMS)}")
@@ -297,8 +309,7 @@ def main() -> None:
     text = report(results, args)
     print(text)
     if args.record:
-        with open(os.path.join(REPO, "benchmarks", "RESULTS.md"), "a") as f:
-            f.write("\n" + text)
+        record(text)
 
 
 if __name__ == "__main__":
