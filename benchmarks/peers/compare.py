@@ -1,7 +1,7 @@
 """simvae_tf beside BayesFlow, in one run on one machine, scored on one shared test set.
 
     make peers                                   # builds the peer environment, then runs this
-    .venv/bin/python benchmarks/peers/compare.py [--record] [--sims=rlc,oscillator] [--quick]
+    .venv/bin/python benchmarks/peers/compare.py [--record] [--budget_factors=1,4] [--sims=rlc,oscillator] [--quick]
 
 For each simulator (RLC: configs/rlc.py, 100k cached ngspice samples; the damped oscillator
 of examples/damped_oscillator.py: the default custom config, samples streamed):
