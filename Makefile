@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_WORKDIR ?= runs/demo
 
-.PHONY: setup system-deps demo test clean
+.PHONY: setup system-deps demo test peers clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -32,5 +32,23 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# benchmarks/peers/: simvae_tf beside BayesFlow. BayesFlow 2.1 needs Python >= 3.12, so the peer
+# gets its own environment (Python 3.12/3.13 where found, pyenv's too; else $(PYTHON) and
+# BayesFlow 2.0.x); `make test` never needs it.
+PEERS_VENV := benchmarks/peers/.venv
+# PEERS_FLAGS=--record appends the table to benchmarks/RESULTS.md
+PEERS_FLAGS ?=
+PEERS_PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.1[23]*/bin/python 2>/dev/null); do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { command -v $$p; break; }; done)
+
+$(PEERS_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PEERS_VENV)/bin/python || $(or $(PEERS_PYTHON),$(PYTHON)) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install -q -e ".[peers]"
+	touch $@
+
+peers: setup $(PEERS_VENV)/.installed
+	$(PY) benchmarks/peers/compare.py --peer_python=$(PEERS_VENV)/bin/python $(PEERS_FLAGS)
+
 clean:
-	rm -rf $(VENV) runs *.egg-info
+	rm -rf $(VENV) $(PEERS_VENV) runs *.egg-info
