@@ -62,13 +62,18 @@ class InverseModel(keras.Model):
         return trackers + [self.latent_nll_tracker] if self.latent_weight > 0 else trackers
 
     def sample_noise(self, shape) -> tf.Tensor:
-        """eps ~ N(0, I), a pure function of (seed, step, replica): resumed runs see the
-        same noise as uninterrupted ones, and replicas differ."""
+        """eps ~ N(0, I) for this replica's rows of the global batch: rows r*B..(r+1)*B-1 of
+        one draw for the whole global batch, a pure function of (seed, step). Resumed runs
+        see the same noise as uninterrupted ones, and each example the same noise whatever
+        the number of replicas and workers (replica r holds rows r*B.. of each batch)."""
         context = tf.distribute.get_replica_context()
         replica = context.replica_id_in_sync_group if context is not None else 0
         num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        step = tf.cast(self.optimizer.iterations, tf.int64) * num_replicas + tf.cast(replica, tf.int64)
-        return tf.random.stateless_normal(shape, seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
+        rows = shape[0]
+        global_shape = tf.concat([[rows * num_replicas], shape[1:]], axis=0)
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        noise = tf.random.stateless_normal(global_shape, seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
+        return noise[replica * rows:(replica + 1) * rows]
 
     def per_example_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
         x, targets = batch if self.latent_weight > 0 else (batch, None)
@@ -105,6 +110,12 @@ class InverseModel(keras.Model):
 
 
 # -- callbacks --------------------------------------------------------------------------------
+def optimizer_step(model: keras.Model) -> int:
+    """The optimizer's step count (`int()` of a Keras variable fails under a distribution
+    strategy, where its value is a MirroredVariable)."""
+    return int(model.optimizer.iterations.numpy())
+
+
 class FiniteLossGuard(keras.callbacks.Callback):
     """Stops a stage with a clear error as soon as the loss is NaN/Inf (before any
     checkpoint of the bad state is written)."""
@@ -116,7 +127,7 @@ class FiniteLossGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            step = int(self.model.optimizer.iterations)
+            step = optimizer_step(self.model)
             raise NonFiniteLossError(
                 f"{self.stage}: loss became {float(loss)} at step {step}; the last good checkpoint is kept. "
                 f"Lower {self.stage}.learning_rate or check the simulator's outputs, then rerun to resume")
@@ -132,7 +143,7 @@ class CheckpointEveryLoop(keras.callbacks.Callback):
         self.manager = manager
 
     def on_epoch_end(self, epoch, logs=None):
-        self.manager.save(checkpoint_number=int(self.model.optimizer.iterations))
+        self.manager.save(checkpoint_number=optimizer_step(self.model))
 
 
 class ScalarSummaries(keras.callbacks.Callback):
@@ -143,7 +154,7 @@ class ScalarSummaries(keras.callbacks.Callback):
         self.writer = writer
 
     def on_epoch_end(self, epoch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         with self.writer.as_default(step=step):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(name, float(value))
@@ -159,7 +170,7 @@ class PeriodicCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"):
-            self.fn(int(self.model.optimizer.iterations))
+            self.fn(optimizer_step(self.model))
 
 
 # -- running a stage --------------------------------------------------------------------------
@@ -188,7 +199,7 @@ def run_stage(stage: str, model: keras.Model, stage_config, checkpoint_dir: str,
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
     restore(manager, checkpoint)
-    done = int(model.optimizer.iterations)
+    done = optimizer_step(model)
     total = per_loop * num_loops
     if done >= total:
         print(f"{stage}: already complete ({done}/{total} steps), skipping", flush=True)
