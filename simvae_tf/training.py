@@ -23,7 +23,7 @@ import os
 import keras
 import tensorflow as tf
 
-from simvae_tf import losses
+from simvae_tf import losses, multiworker
 from simvae_tf.errors import ConfigError, NonFiniteLossError
 from simvae_tf.models import split_posterior
 
@@ -199,13 +199,16 @@ def run_stage(stage: str, model: keras.Model, stage_config, checkpoint_dir: str,
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
     restore(manager, checkpoint)
+    # The other workers of a multi-worker run save to scratch folders: they take the chief's state.
+    multiworker.broadcast_from_chief(model.distribute_strategy, model.weights + model.optimizer.variables)
     done = optimizer_step(model)
     total = per_loop * num_loops
     if done >= total:
         print(f"{stage}: already complete ({done}/{total} steps), skipping", flush=True)
         return {}
     if done:
-        print(f"{stage}: resuming from step {done}/{total} ({manager.latest_checkpoint})", flush=True)
+        print(f"{stage}: resuming from step {done}/{total} ({manager.latest_checkpoint or 'the chief worker'})",
+              flush=True)
     callbacks = [FiniteLossGuard(stage), CheckpointEveryLoop(manager), ScalarSummaries(writer)]
     if summary_fn is not None:
         callbacks.append(PeriodicCallback(summary_fn, stage_config.summaries_every))
@@ -284,7 +287,9 @@ def inverse_model(pair, config, strategy) -> InverseModel:
 
 def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:
     """Stage 2: fits E through the frozen stage-1 generator on `make_data(start_batch)`."""
-    restore_network(pair.generator, root, "stage1")
+    if multiworker.role(strategy).is_chief:  # the others take it from the chief
+        restore_network(pair.generator, root, "stage1")
+    multiworker.broadcast_from_chief(strategy, pair.generator.weights)
     model = inverse_model(pair, config, strategy)
     with strategy.scope():
         model.compile(optimizer=make_optimizer(config.stage2))
