@@ -321,14 +321,14 @@ def _run_on_chief(run: Run, mode: str, say) -> None:
     if mode in ("evaluate", "export") and not run.workdir.holds_run():
         raise ConfigError(f"--mode={mode} needs a trained run, but --workdir={run.workdir.root} holds none; "
                           "run --mode=all (or --mode=train) there first")
+    if mode in ("all", "train"):  # before anything is written
+        multiworker.check_same_run(run.strategy, run.fingerprint())
     run.prepare()
     if mode in ("evaluate", "export") and not run.is_trained():
         raise ConfigError(f"--mode={mode} needs a trained run, but training in {run.workdir.root} is not "
                           "complete; finish it with --mode=train (it resumes)")
     keras.utils.set_random_seed(run.config.seed)
     started = time.time()
-    if mode in ("all", "train"):
-        multiworker.check_same_run(run.strategy, run.fingerprint())
     if mode == "all" and multiworker.chief_decides(run.strategy, run.is_complete()):
         say(f"Run in {run.workdir.root} is already complete; nothing to do "
             "(--mode=evaluate re-evaluates, --mode=export re-exports, a new --workdir trains anew).", flush=True)
@@ -353,9 +353,9 @@ def _run_on_worker(run: Run, mode: str, say, workdir: str) -> None:
     if mode not in ("all", "train"):
         say(f"{run.role}: --mode={mode} runs on the chief alone; waiting for it", flush=True)
         return
+    multiworker.check_same_run(run.strategy, run.fingerprint())
     run.prepare()  # the simulator runs here too; the record goes to the scratch folder
     keras.utils.set_random_seed(run.config.seed)
-    multiworker.check_same_run(run.strategy, run.fingerprint())
     if mode == "all" and multiworker.chief_decides(run.strategy, False):
         return
     run.train()

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from typing import NamedTuple
 
@@ -51,6 +53,22 @@ def role(strategy) -> Role:
     if len(tasks) <= 1:
         return Role()
     return Role(tasks.index((resolver.task_type, resolver.task_id)), len(tasks))
+
+
+def local_tf_configs(num_workers: int) -> list[str]:
+    """TF_CONFIG values for `num_workers` worker processes on this machine, on free
+    localhost ports (a port may still be taken by someone else before TF binds it): to try
+    or test a multi-worker run on one machine."""
+    sockets = [socket.socket() for _ in range(num_workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        addresses = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+            for i in range(num_workers)]
 
 
 @contextlib.contextmanager
@@ -135,11 +153,12 @@ def check_same_run(strategy, fingerprint: str) -> None:
     digest = int(hashlib.sha256(fingerprint.encode()).hexdigest()[:12], 16)  # exact in float64
     values = gather(strategy, digest)
     if len(set(values)) > 1:
-        raise ConfigError(f"the workers of TF_CONFIG run different simulators, configs or versions ({role(strategy)} "
-                          "differs from another); start every worker with the same flags and config")
+        raise ConfigError(f"the workers of TF_CONFIG run different simulators, configs or versions (this is "
+                          f"{role(strategy)}); start every worker with the same flags, config and simvae_tf")
 
 
 def barrier(strategy) -> None:
+    """Returns once every worker has reached it."""
     if role(strategy).is_multi_worker:
         gather(strategy, 0.0)
 
