@@ -23,11 +23,11 @@ import time
 import numpy as np
 
 from simvae_tf import config as config_lib
-from simvae_tf import simulators
+from simvae_tf import multiworker, simulators
 from simvae_tf.errors import ConfigError
 from simvae_tf.posterior import Posterior
 from simvae_tf.simulators import SimulatorLike
-from simvae_tf.workdir import Workdir, default_workdir
+from simvae_tf.workdir import Workdir, default_workdir, run_record
 
 MODES = ("all", "train", "evaluate", "export")
 get_config = config_lib.get_config
@@ -42,6 +42,7 @@ class Run:
         self.sim_name = simulators.name_of(sim)
         self.config = config
         self.strategy = strategy
+        self.role = multiworker.role(strategy)
         self.verbose = verbose
         self.workdir = Workdir(workdir)
         self.simulator = simulators.make(sim, config.simulator.to_dict())
@@ -148,14 +149,31 @@ class Run:
 
         root = self.workdir.root
         results = {"stage1": training.train_generator(
-            self.pair, self.config, root, self.strategy, self.data.stage1_dataset,
+            self.pair, self.config, root, self.strategy, self._stream(self.data.stage1_dataset),
             self.workdir.writer("stage1", self.config), summaries("stage1"), self.verbose)}
         results["stage2"] = training.train_encoder(
-            self.pair, self.config, root, self.strategy, self.data.stage2_dataset,
+            self.pair, self.config, root, self.strategy, self._stream(self.data.stage2_dataset),
             self.workdir.writer("stage2"), summaries("stage2"), self.verbose)
         self._restored = False  # the encoder in memory is the last step's; evaluation restores
         self.workdir.record_training(results)
         return results
+
+    def _stream(self, make_dataset):
+        """`make_data(start_batch)` for a stage: the global batches as they are on one worker;
+        on several, each worker builds (and simulates) only its own rows of each."""
+        if not self.role.is_multi_worker:
+            return make_dataset
+        return lambda start: multiworker.distribute_stream(
+            self.strategy, lambda shard: make_dataset(start, shard), self.config.batch_size)
+
+    def leave_workers(self) -> None:
+        """After a multi-worker training, the chief evaluates and exports alone: the pair is
+        rebuilt outside the strategy, whose variable creation and `predict` would wait for
+        the other workers."""
+        import tensorflow as tf
+
+        self.strategy = tf.distribute.get_strategy()
+        self._pair, self._restored = None, False
 
     def evaluate(self, scorers=None) -> dict:
         """Runs the named scorers (all by default), writes metrics.json and figures/."""
@@ -219,6 +237,10 @@ class Run:
             self.config.adapt.steps = steps
             config_lib.validate(self.config)
         return adaptation.Adaptation(self, observations, output_dir).run_all(self.verbose)
+
+    def fingerprint(self) -> str:
+        """What every worker of a multi-worker run must share: its config.json record."""
+        return json.dumps(run_record(self.sim_name, self.simulator, self.config), sort_keys=True, default=str)
 
     def _invariance_metadata(self) -> dict:
         from simvae_tf.simulators import invariance
@@ -290,7 +312,11 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
     an instance; `config`: default `get_config(sim)`; `workdir`: default runs/<sim>;
     `strategy`: auto, mirrored, multiworker, default, or a tf.distribute.Strategy;
     `stage1_from`: the workdir of a run whose finished stage 1 this one reuses (same
-    simulator and stage-1 config; stage2, eval and adapt keys may differ)."""
+    simulator and stage-1 config; stage2, eval and adapt keys may differ; one worker).
+
+    With several workers (`multiworker` and TF_CONFIG, docs/multiworker.md) every worker
+    calls fit; only the chief writes `workdir` and evaluates and exports, and the Run that
+    fit returns on another worker holds no results (its scratch folder is removed)."""
     if mode not in MODES:
         raise ConfigError(f"--mode={mode!r} unknown; use one of {', '.join(MODES)}")
     config = get_config(sim) if config is None else config
@@ -299,22 +325,44 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
     workdir = workdir or default_workdir(simulators.name_of(sim))
     verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
 
-    import keras
     import tensorflow as tf
 
     from simvae_tf import strategies
 
     tf.config.experimental.enable_op_determinism()
+    say = print if verbose else (lambda *a, **k: None)
+    if strategy == "multiworker":
+        say("simvae_tf: waiting for every worker of TF_CONFIG to start", flush=True)
     distribution = _make_strategy(strategy)
     strategies.check_batch_divides(config, distribution)
-    run = Run(sim, config, workdir, distribution, verbose)
-    say = print if verbose else (lambda *a, **k: None)
-    say(f"simvae_tf: sim={run.sim_name} mode={mode} workdir={run.workdir.root} "
-        f"replicas={distribution.num_replicas_in_sync} data={run.simulator.source}", flush=True)
+    role = multiworker.role(distribution)
+    # Only the chief writes into the workdir; the other workers write into scratch folders.
+    with multiworker.scratch_dir(workdir, role) as own_dir, multiworker.lost_workers_fail_the_run(distribution):
+        run = Run(sim, config, own_dir, distribution, verbose)
+        where = f"workdir={run.workdir.root}" if role.is_chief else f"{role}, writing to {own_dir} (removed at the end)"
+        say(f"simvae_tf: sim={run.sim_name} mode={mode} {where} "
+            f"replicas={distribution.num_replicas_in_sync} data={run.simulator.source}", flush=True)
+        if stage1_from and role.is_multi_worker:
+            raise ConfigError("--stage1_from works with one worker; copy the stage 1 with a one-process run "
+                              "(--mode=train with the same config is enough) before training on several workers")
+        if role.is_chief:
+            _run_on_chief(run, mode, say, stage1_from)
+        else:
+            _run_on_worker(run, mode, say, workdir)
+        multiworker.barrier(distribution)  # the others wait for the chief: their exit would look like a failure
+    return run
+
+
+def _run_on_chief(run: Run, mode: str, say, stage1_from: str | None = None) -> None:
+    """What fit does on a single worker, or on the chief of several."""
+    import keras
+
     if mode in ("evaluate", "export") and not run.workdir.holds_run():
         raise ConfigError(f"--mode={mode} needs a trained run, but --workdir={run.workdir.root} holds none; "
                           "run --mode=all (or --mode=train) there first")
-    source = run.workdir.stage1_source(stage1_from, run.sim_name, run.simulator, config) if stage1_from else None
+    source = run.workdir.stage1_source(stage1_from, run.sim_name, run.simulator, run.config) if stage1_from else None
+    if mode in ("all", "train"):  # before anything is written
+        multiworker.check_same_run(run.strategy, run.fingerprint())
     run.prepare()
     if source is not None:
         run.workdir.copy_stage1(source)
@@ -322,21 +370,40 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
     if mode in ("evaluate", "export") and not run.is_trained():
         raise ConfigError(f"--mode={mode} needs a trained run, but training in {run.workdir.root} is not "
                           "complete; finish it with --mode=train (it resumes)")
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(run.config.seed)
     started = time.time()
-    if mode == "all" and run.is_complete():
+    if mode == "all" and multiworker.chief_decides(run.strategy, run.is_complete()):
         say(f"Run in {run.workdir.root} is already complete; nothing to do "
             "(--mode=evaluate re-evaluates, --mode=export re-exports, a new --workdir trains anew).", flush=True)
-        return run
+        return
     if mode in ("all", "train"):
         run.train()
+    if run.role.is_multi_worker:
+        run.leave_workers()
     if mode in ("all", "evaluate"):
         say(summary_line(run.evaluate()), flush=True)
     if mode in ("all", "export"):
         run.export()
     say(f"Done in {time.time() - started:.0f}s. Results in {run.workdir.root}: metrics.json, figures/, export/, "
         f"TensorBoard: tensorboard --logdir {run.workdir.path('tensorboard')}", flush=True)
-    return run
+
+
+def _run_on_worker(run: Run, mode: str, say, workdir: str) -> None:
+    """What fit does on a worker other than the chief: its share of training (the same
+    steps, in the same order), then it waits while the chief evaluates and exports."""
+    import keras
+
+    if mode not in ("all", "train"):
+        say(f"{run.role}: --mode={mode} runs on the chief alone; waiting for it", flush=True)
+        return
+    multiworker.check_same_run(run.strategy, run.fingerprint())
+    run.prepare()  # the simulator runs here too; the record goes to the scratch folder
+    keras.utils.set_random_seed(run.config.seed)
+    if mode == "all" and multiworker.chief_decides(run.strategy, False):
+        return
+    run.train()
+    then = "; waiting while the chief evaluates and exports" if mode == "all" else ""
+    say(f"{run.role}: training done; results in the chief's --workdir ({workdir} on its machine){then}", flush=True)
 
 
 def open_run(workdir: str, strategy="auto", verbose: int | None = None) -> Run:

@@ -101,11 +101,19 @@ def batch_latents(simulator: Simulator, seed: int, stream: str, index: int, batc
     return simulator.sample_latents(rng, batch_size)
 
 
-def simulate_batch(simulator: Simulator, seed: int, stream: str, index: int, batch_size: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Batch `index` of `stream`: (normalised latents [B, K] float32, x [B, ...] float32)."""
-    z = batch_latents(simulator, seed, stream, index, batch_size)
+def simulate_batch(simulator: Simulator, seed: int, stream: str, index: int, batch_size: int,
+                   shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+    """Batch `index` of `stream`: (normalised latents [B, K] float32, x [B, ...] float32).
+    `shard` (i, n): only the i-th of n equal slices of its rows (all latents are drawn, the
+    simulator runs on that slice alone)."""
+    z = batch_latents(simulator, seed, stream, index, batch_size)[_shard_rows(batch_size, shard)]
     return base.normalize(simulator.latents, z), simulate_checked(simulator, z)
+
+
+def _shard_rows(batch_size: int, shard: tuple[int, int]) -> slice:
+    index, count = shard
+    size = batch_size // count
+    return slice(index * size, (index + 1) * size)
 
 
 def physical_batch(simulator: Simulator, seed: int, stream: str, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,15 +129,15 @@ def _worker_context():
 
 
 def _process_batches(simulator: Simulator, seed: int, stream: str, batch_size: int, start: int,
-                     num_workers: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yields batches start, start+1, ... in order, simulated by a pool of processes."""
+                     num_workers: int, shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yields batches start, start+1, ... (their `shard`) in order, simulated by a pool of processes."""
     pool = concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=_worker_context())
     try:
         pending = collections.deque()
         next_index = start
         while True:
             while len(pending) < 2 * num_workers:
-                pending.append(pool.submit(simulate_batch, simulator, seed, stream, next_index, batch_size))
+                pending.append(pool.submit(simulate_batch, simulator, seed, stream, next_index, batch_size, shard))
                 next_index += 1
             yield pending.popleft().result()
     finally:
@@ -246,9 +254,11 @@ def _load_cache(path: str, simulator: Simulator, size: int) -> tuple[np.ndarray,
 
 
 # -- tf.data ---------------------------------------------------------------------------------
-def random_rows(arrays: tuple[np.ndarray, ...], *, seed: int, stream: str, batch_size: int, start_batch: int = 0):
+def random_rows(arrays: tuple[np.ndarray, ...], *, seed: int, stream: str, batch_size: int, start_batch: int = 0,
+                rows: slice = slice(None)):
     """An endless tf.data.Dataset of batches of rows drawn with replacement from in-memory
-    arrays (same length): batch i is a pure function of (seed, stream, i)."""
+    arrays (same length): batch i is a pure function of (seed, stream, i); `rows` keeps a
+    worker's slice of each batch."""
     import tensorflow as tf
 
     constants = tuple(tf.constant(a) for a in arrays)
@@ -256,7 +266,7 @@ def random_rows(arrays: tuple[np.ndarray, ...], *, seed: int, stream: str, batch
 
     def draw(index):
         ids = tf.random.stateless_uniform([batch_size], seed=tf.stack([tf.cast(seed, tf.int64) * 7919 + stream_seed, index]),
-                                          maxval=len(arrays[0]), dtype=tf.int64)
+                                          maxval=len(arrays[0]), dtype=tf.int64)[rows]
         return tuple(tf.gather(c, ids) for c in constants)
 
     return tf.data.Dataset.range(start_batch, 2 ** 62).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
@@ -270,28 +280,33 @@ ELEMENTS = ("z_and_x", "x", "x_and_targets")
 
 def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: int, start_batch: int = 0,
                  num_workers: int = 0, cache: tuple[np.ndarray, np.ndarray] | None = None,
-                 scaler: OutputScaler | None = None, element: str = "z_and_x"):
+                 scaler: OutputScaler | None = None, element: str = "z_and_x", shard: tuple[int, int] = (0, 1)):
     """An endless tf.data.Dataset of batches from `start_batch` on; `element` (one of
-    ELEMENTS) picks what each batch holds."""
+    ELEMENTS) picks what each batch holds. `shard` (i, n): each element holds only the i-th
+    of n equal slices of the batch's rows (one worker's share of the global batch; only
+    those rows are simulated)."""
     import tensorflow as tf
 
     if element not in ELEMENTS:
         raise ValueError(f"element={element!r} unknown; use one of {ELEMENTS}")
 
     num_latents, x_shape = simulator.num_latents, simulator.output_spec.shape
+    rows = _shard_rows(batch_size, shard)
+    size = rows.stop - rows.start  # rows per element
     if cache is not None:
-        dataset = random_rows(cache, seed=seed, stream=stream, batch_size=batch_size, start_batch=start_batch)
+        dataset = random_rows(cache, seed=seed, stream=stream, batch_size=batch_size, start_batch=start_batch,
+                              rows=rows)
     elif num_workers > 0:
-        signature = (tf.TensorSpec((batch_size, num_latents), tf.float32),
-                     tf.TensorSpec((batch_size,) + x_shape, tf.float32))
+        signature = (tf.TensorSpec((size, num_latents), tf.float32),
+                     tf.TensorSpec((size,) + x_shape, tf.float32))
         dataset = tf.data.Dataset.from_generator(
-            lambda: _process_batches(simulator, seed, stream, batch_size, start_batch, num_workers),
+            lambda: _process_batches(simulator, seed, stream, batch_size, start_batch, num_workers, shard),
             output_signature=signature)
     else:
         def simulate(index):
-            z, x = tf.numpy_function(lambda i: simulate_batch(simulator, seed, stream, i, batch_size),
+            z, x = tf.numpy_function(lambda i: simulate_batch(simulator, seed, stream, i, batch_size, shard),
                                      [index], (tf.float32, tf.float32), stateful=False)
-            return tf.ensure_shape(z, (batch_size, num_latents)), tf.ensure_shape(x, (batch_size,) + x_shape)
+            return tf.ensure_shape(z, (size, num_latents)), tf.ensure_shape(x, (size,) + x_shape)
 
         dataset = tf.data.Dataset.range(start_batch, 2 ** 62).map(
             simulate, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -305,7 +320,7 @@ def make_dataset(simulator: Simulator, *, seed: int, stream: str, batch_size: in
 
         def with_targets(z, x):
             targets = tf.numpy_function(lambda u: invariance.latent_targets_of(simulator, u), [z], tf.float32, stateful=False)
-            return x, tf.ensure_shape(targets, (batch_size, num_targets, num_latents))
+            return x, tf.ensure_shape(targets, (size, num_targets, num_latents))
 
         dataset = dataset.map(with_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -18,12 +18,38 @@ def make_strategy(name: str):
         raise ConfigError(f"--strategy={name!r} unknown; use one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
         _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "auto" and tf.config.list_logical_devices("GPU"):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy with the `reduce` that Keras 3's `fit` expects of it
+    (keras-team/keras#20585): before the first step Keras reduces a whole (z, x) batch,
+    a nested structure that TF's `reduce` refuses ("unsupported type PerReplica"); after
+    each step it averages the scalar losses "along axis 0", which TF refuses for a scalar.
+    Here each leaf is reduced on its own, and a scalar across the replicas."""
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            def reduce_one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return super(MultiWorkerMirroredStrategy, self).reduce(reduce_op, v, None if rank == 0 else axis)
+
+            return tf.nest.map_structure(reduce_one, value)
+
+    try:
+        return MultiWorkerMirroredStrategy()
+    except tf.errors.UnknownError as e:  # TF's whole message: "Could not start gRPC server"
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        address = resolver.cluster_spec().task_address(resolver.task_type, resolver.task_id)
+        raise ConfigError(f"--strategy=multiworker: this worker could not listen on {address}, its address in "
+                          f"TF_CONFIG ({e.message}); is the port taken? Give it a free port in every worker's "
+                          "TF_CONFIG") from None
 
 
 def _check_tf_config() -> None:
@@ -33,12 +59,13 @@ def _check_tf_config() -> None:
                           '(e.g. {"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", "index": 0}})')
     try:
         tf_config = json.loads(raw)
-        workers = tf_config["cluster"]["worker"]
-        index = tf_config["task"]["index"]
-        assert tf_config["task"]["type"] in ("worker", "chief") and isinstance(workers, list) and 0 <= index < len(workers)
+        task_type, index = tf_config["task"]["type"], tf_config["task"]["index"]
+        tasks = tf_config["cluster"][task_type]
+        assert task_type in ("worker", "chief") and isinstance(tasks, list) and 0 <= index < len(tasks)
     except Exception as e:
         raise ConfigError(f"TF_CONFIG={raw!r} is not a valid multi-worker config ({type(e).__name__}); it needs "
-                          'cluster.worker (a list of host:port) and task.type/task.index') from None
+                          "cluster.worker (a list of host:port; optionally cluster.chief, one more) and "
+                          "task.type/task.index naming one of them") from None
 
 
 def check_batch_divides(config, strategy) -> None:

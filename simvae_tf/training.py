@@ -23,7 +23,7 @@ import os
 import keras
 import tensorflow as tf
 
-from simvae_tf import losses
+from simvae_tf import losses, multiworker
 from simvae_tf.errors import ConfigError, NonFiniteLossError
 
 
@@ -73,18 +73,24 @@ class InverseModel(keras.Model):
         trackers = [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
         return trackers + [self.latent_nll_tracker] if self.latent_weight > 0 else trackers
 
-    def _noise_seed(self, stream: int = 0) -> tf.Tensor:
-        """A stateless seed, a pure function of (seed, stream, step, replica): resumed runs
-        see the same noise as uninterrupted ones, and replicas differ."""
+    def _global_draw(self, draw, shape, stream: int = 0) -> tf.Tensor:
+        """`draw(shape, seed)` for this replica's rows of the global batch: rows r*B..(r+1)*B-1
+        of one draw for the whole global batch, a pure function of (seed, stream, step).
+        Resumed runs see the same noise as uninterrupted ones, and each example the same
+        noise whatever the number of replicas and workers (replica r holds rows r*B.. of
+        each batch)."""
         context = tf.distribute.get_replica_context()
         replica = context.replica_id_in_sync_group if context is not None else 0
         num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        step = tf.cast(self.optimizer.iterations, tf.int64) * num_replicas + tf.cast(replica, tf.int64)
-        return tf.stack([tf.constant(self.seed + 1_000_003 * stream, tf.int64), step])
+        rows = shape[0]
+        global_shape = tf.concat([[rows * num_replicas], shape[1:]], axis=0)
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        noise = draw(global_shape, tf.stack([tf.constant(self.seed + 1_000_003 * stream, tf.int64), step]))
+        return noise[replica * rows:(replica + 1) * rows]
 
     def sample_noise(self, shape) -> tf.Tensor:
         """eps ~ N(0, I) of the reparameterised Gaussian."""
-        return tf.random.stateless_normal(shape, seed=self._noise_seed())
+        return self._global_draw(lambda s, seed: tf.random.stateless_normal(s, seed=seed), shape)
 
     def temperature(self) -> tf.Tensor:
         start, end = self.temperatures
@@ -104,8 +110,8 @@ class InverseModel(keras.Model):
         z = mean + self.sample_noise(tf.shape(mean)) * tf.exp(log_std)
         if self.layout is None:
             return z
-        one_hots = [losses.straight_through_gumbel_softmax(
-            l, tf.random.stateless_uniform(tf.shape(l), seed=self._noise_seed(1 + j), minval=1e-7, maxval=1 - 1e-7),
+        one_hots = [losses.straight_through_gumbel_softmax(l, self._global_draw(
+            lambda s, seed: tf.random.stateless_uniform(s, seed=seed, minval=1e-7, maxval=1 - 1e-7), tf.shape(l), 1 + j),
             self.temperature()) for j, l in enumerate(logits)]
         return self.layout.assemble(z, one_hots)
 
@@ -170,6 +176,12 @@ class InverseModel(keras.Model):
 
 
 # -- callbacks --------------------------------------------------------------------------------
+def optimizer_step(model: keras.Model) -> int:
+    """The optimizer's step count (`int()` of a Keras variable fails under a distribution
+    strategy, where its value is a MirroredVariable)."""
+    return int(model.optimizer.iterations.numpy())
+
+
 class FiniteLossGuard(keras.callbacks.Callback):
     """Stops a stage with a clear error as soon as the loss is NaN/Inf (before any
     checkpoint of the bad state is written)."""
@@ -181,7 +193,7 @@ class FiniteLossGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            step = int(self.model.optimizer.iterations)
+            step = optimizer_step(self.model)
             raise NonFiniteLossError(
                 f"{self.stage}: loss became {float(loss)} at step {step}; the last good checkpoint is kept. "
                 f"Lower {self.stage}.learning_rate or check the simulator's outputs, then rerun to resume")
@@ -197,7 +209,7 @@ class CheckpointEveryLoop(keras.callbacks.Callback):
         self.manager = manager
 
     def on_epoch_end(self, epoch, logs=None):
-        self.manager.save(checkpoint_number=int(self.model.optimizer.iterations))
+        self.manager.save(checkpoint_number=optimizer_step(self.model))
 
 
 class ScalarSummaries(keras.callbacks.Callback):
@@ -208,7 +220,7 @@ class ScalarSummaries(keras.callbacks.Callback):
         self.writer = writer
 
     def on_epoch_end(self, epoch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         with self.writer.as_default(step=step):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(name, float(value))
@@ -224,7 +236,7 @@ class PeriodicCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"):
-            self.fn(int(self.model.optimizer.iterations))
+            self.fn(optimizer_step(self.model))
 
 
 # -- running a stage --------------------------------------------------------------------------
@@ -256,13 +268,16 @@ def run_stage(stage: str, model: keras.Model, stage_config, checkpoint_dir: str,
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
     restore(manager, checkpoint)
-    done = int(model.optimizer.iterations)
+    # The other workers of a multi-worker run save to scratch folders: they take the chief's state.
+    multiworker.broadcast_from_chief(model.distribute_strategy, model.weights + model.optimizer.variables)
+    done = optimizer_step(model)
     total = per_loop * num_loops
     if done >= total:
         print(f"{stage}: already complete ({done}/{total} steps), skipping", flush=True)
         return {}
     if done:
-        print(f"{stage}: resuming from step {done}/{total} ({manager.latest_checkpoint})", flush=True)
+        print(f"{stage}: resuming from step {done}/{total} ({manager.latest_checkpoint or 'the chief worker'})",
+              flush=True)
     callbacks = [FiniteLossGuard(stage), CheckpointEveryLoop(manager), ScalarSummaries(writer)]
     if summary_fn is not None:
         callbacks.append(PeriodicCallback(summary_fn, stage_config.summaries_every))
@@ -350,7 +365,9 @@ def inverse_model(pair, config, strategy) -> InverseModel:
 
 def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:
     """Stage 2: fits E through the frozen stage-1 generator on `make_data(start_batch)`."""
-    restore_network(pair.generator, root, "stage1")
+    if multiworker.role(strategy).is_chief:  # the others take it from the chief
+        restore_network(pair.generator, root, "stage1")
+    multiworker.broadcast_from_chief(strategy, pair.generator.weights)
     model = inverse_model(pair, config, strategy)
     with strategy.scope():
         model.compile(optimizer=make_optimizer(config.stage2))

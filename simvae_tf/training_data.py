@@ -88,19 +88,22 @@ class TrainingData:
                 write_json(path, self._scaler.to_json())
         return self._scaler
 
-    def dataset(self, stream: str, start_batch: int, element: str = "z_and_x", batch_size: int | None = None):
+    def dataset(self, stream: str, start_batch: int, element: str = "z_and_x", shard: tuple[int, int] = (0, 1),
+                batch_size: int | None = None):
+        """Global batches (of `batch_size`, default the config's) from `start_batch` on;
+        `shard` (i, n): the i-th of n workers' rows of each."""
         return data.make_dataset(self.simulator, seed=self.config.seed, stream=stream,
                                  batch_size=batch_size or self.config.batch_size, start_batch=start_batch,
                                  num_workers=self.config.data.num_workers, cache=self.cache(),
-                                 scaler=self.scaler(), element=element)
+                                 scaler=self.scaler(), element=element, shard=shard)
 
-    def stage1_dataset(self, start_batch: int):
-        return self.dataset("stage1", start_batch)
+    def stage1_dataset(self, start_batch: int, shard: tuple[int, int] = (0, 1)):
+        return self.dataset("stage1", start_batch, shard=shard)
 
-    def stage2_dataset(self, start_batch: int):
+    def stage2_dataset(self, start_batch: int, shard: tuple[int, int] = (0, 1)):
         """x only, as in the paper, unless the latent term needs the simulated latents."""
         element = "x_and_targets" if self.config.stage2.latent_weight > 0 else "x"
-        return self.dataset("stage2", start_batch, element=element)
+        return self.dataset("stage2", start_batch, element=element, shard=shard)
 
     def figure_samples(self) -> tuple[np.ndarray, np.ndarray]:
         """The fixed (z, x) pairs that figures 1 and 2 and the image summaries show."""

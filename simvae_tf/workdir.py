@@ -80,6 +80,12 @@ def constructor_defaults(cls) -> dict:
     return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
+def run_record(sim_name: str, simulator, config) -> dict:
+    """What config.json records of a run: what was trained, and with which version."""
+    return {"sim": sim_name, "simulator": simulator.describe(), "config": config.to_dict(),
+            "simvae_tf_version": simvae_tf.__version__}
+
+
 class Workdir:
     def __init__(self, path: str):
         self.root = os.path.abspath(path)
@@ -108,8 +114,7 @@ class Workdir:
         file, a non-empty folder that is no workdir, and a workdir of another run."""
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise ConfigError(f"--workdir={self.root} is a file; pass a directory path")
-        record = {"sim": sim_name, "simulator": simulator.describe(), "config": config.to_dict(),
-                  "simvae_tf_version": simvae_tf.__version__}
+        record = run_record(sim_name, simulator, config)
         if self.holds_run():
             old = read_json(self.path(CONFIG_RECORD))
             differences = []

@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow, two logical CPU devices (so MirroredStrategy can
 be tested with two replicas on a CPU-only machine), and tiny-config helpers."""
 
+import functools
 import json
 import os
 import socket
@@ -25,6 +26,15 @@ TINY = {
     "eval.num_figure_samples": 3, "eval.reference_samples": 128, "eval.predictive_draws": 4,
     "eval.std_calibration_samples": 128,
 }
+
+
+@functools.lru_cache(maxsize=None)
+def two_replica_strategy():
+    """A MirroredStrategy over the two logical CPUs; one per process: separate
+    MirroredStrategy objects clash on collective keys."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "conftest splits the CPU into two logical devices"
+    return tf.distribute.MirroredStrategy(devices)
 
 
 def tiny_flags(**overrides) -> list[str]:

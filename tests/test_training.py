@@ -1,8 +1,6 @@
 """Stage 1 and stage 2 under tf.distribute: loss scaling across replicas, stage 2 never
 seeing z, and the NaN guard."""
 
-import functools
-
 import keras
 import numpy as np
 import pytest
@@ -10,6 +8,8 @@ import tensorflow as tf
 
 from simvae_tf import losses, models, strategies, training
 from simvae_tf.models import dcgan
+
+from conftest import two_replica_strategy as _two_replica_strategy
 
 
 class ZeroNoiseInverse(training.InverseModel):
@@ -32,14 +32,6 @@ def _batch(n=8):
     z = rng.uniform(-1, 1, (n, 4)).astype(np.float32)
     x = (rng.uniform(size=(n, 64, 64, 3)) > 0.5).astype(np.float32)
     return z, x
-
-
-@functools.lru_cache(maxsize=None)
-def _two_replica_strategy():
-    """One per process: separate MirroredStrategy objects clash on collective keys."""
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-    assert len(devices) == 2, "conftest splits the CPU into two logical devices"
-    return tf.distribute.MirroredStrategy(devices)
 
 
 def _assert_same_update(before, one, two):
