@@ -18,6 +18,7 @@ from simvae_tf.models import mlp
 from simvae_tf.posterior import Posterior
 from simvae_tf.simulators import base
 from test_contract import Pulse
+from test_data import take
 
 if REPO not in sys.path:  # `examples` is a top-level folder: importable from the repository root
     sys.path.insert(0, REPO)
@@ -42,10 +43,6 @@ class NoisyPulse(Pulse):
 def _noise(sim, z_normalised, x):
     """x minus the noise-free pulse at the same latents."""
     return x - Pulse.simulate(sim, base.denormalize(sim.latents, z_normalised))
-
-
-def take(dataset, n):
-    return [tuple(np.asarray(t) for t in batch) for batch in dataset.take(n)]
 
 
 # -- the contract and seeded noise -------------------------------------------------------------
