@@ -15,10 +15,11 @@ the 10 coordinates), the ratio of the posterior std to the exact one, and the er
 posterior mean in exact posterior stds; for the raw encoder and after the post-hoc width
 calibration (eval.calibrate_std, on by default).
 
-noisy_oscillator, noisy_rlc: the examples' noisy simulators trained with their config
-(the oscillator: the custom defaults plus the latent term; RLC: configs/rlc.py on the
-closed-form backend); their coverage is read from metrics.json (`calibration`: the
-latents, or for RLC the derived f0 and Q).
+noisy_oscillator, noisy_rlc: the examples' noisy simulators (0.1 mm sensor noise; 0.5 dB
+gain and 0.05 rad phase noise), trained with the stage-2 latent term (weight 100) on top of
+a wider, longer custom config (the oscillator) or configs/rlc.py on the closed-form backend
+(RLC); their coverage is read from metrics.json (`calibration`: the latents, or for RLC the
+derived f0 and Q).
 
 Every run resumes (a killed benchmark continues where it stopped). --record appends the
 tables to benchmarks/RESULTS.md.
@@ -78,6 +79,7 @@ def example_config(task: str):
     config.simulator.backend = "closed_form"
     config.simulator.noise_db = 0.5
     config.simulator.noise_rad = 0.05
+    config.stage2.latent_weight = 100.0  # what calibrates the posterior's width under noise (docs/objective.md)
     return "examples.noisy_rlc:NoisyRLC", config
 
 
@@ -151,14 +153,14 @@ def example(args) -> list[str]:
     derived = metrics.get("derived", {})
     for name in calibration["quantities"]:
         coverage = [calibration["coverage"][level][name] for level in ("0.5", "0.68", "0.9", "0.95")]
-        factor = calibration.get("std_scale", {}).get(name, "-")
+        factor = calibration.get("std_scale", {}).get(name)
         fit_r2 = r2.get(name) if name in r2 else derived.get(name.replace("log_", ""), {}).get("r2")
         rows.append(f"| {name} | " + " | ".join(f"{c:.3f}" for c in coverage) +
-                    f" | {calibration['max_coverage_error'][name]:.3f} | {factor} | "
+                    f" | {calibration['max_coverage_error'][name]:.3f} | {'-' if factor is None else f'{factor:.3f}'} | "
                     f"{'-' if fit_r2 is None else f'{fit_r2:.4f}'} |")
     noise = metrics["stage1"].get("noise_coverage", {})
     return [f"### {args.task}: coverage of the posterior under measurement noise", "",
-            f"Run: {workdir} ({sim}, options {config.simulator.to_dict()}), {seconds:.0f} s (if trained in this "
+            f"Run: {workdir} ({sim}, options {vars(run.simulator)}), {seconds:.0f} s (if trained in this "
             f"invocation); against {calibration['against']}. Surrogate noise model (stage 1): x within 1 / 2 of G's "
             f"spread of its mean {noise.get('within_1_spread', float('nan')):.3f} / "
             f"{noise.get('within_2_spread', float('nan')):.3f} (Gaussian 0.683 / 0.954).", "", *rows]
