@@ -148,7 +148,8 @@ def example(args) -> list[str]:
     seconds = time.time() - started
     metrics = run.metrics
     calibration = metrics["calibration"]
-    rows = ["| quantity | 50% | 68% | 90% | 95% | max coverage error | std factor | R^2 |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| quantity | 50% | 68% | 90% | 95% | max coverage error | std factor | R^2 |",
+            "|---|---|---|---|---|---|---|---|"]
     r2 = metrics["stage2"]["r2_per_latent"]
     derived = metrics.get("derived", {})
     for name in calibration["quantities"]:

@@ -71,7 +71,8 @@ def test_a_stochastic_simulator_is_never_run_from_global_random_state():
     np.testing.assert_array_equal(a, data.simulate_checked(sim, z, data.noise_rng(0, "s")))
     assert not np.allclose(a, data.simulate_checked(sim, z, data.noise_rng(1, "s")))
     # Deterministic simulators keep simulate(z) and ignore an rng.
-    np.testing.assert_array_equal(data.simulate_checked(Pulse(), z), data.simulate_checked(Pulse(), z, np.random.default_rng(5)))
+    np.testing.assert_array_equal(data.simulate_checked(Pulse(), z),
+                                  data.simulate_checked(Pulse(), z, np.random.default_rng(5)))
 
 
 def test_the_workdir_record_says_stochastic_only_for_stochastic_simulators():
