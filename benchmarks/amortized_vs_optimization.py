@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 if os.getcwd() not in sys.path:
     sys.path.insert(1, os.getcwd())
 
-from simvae_tf import cli, metrics  # noqa: E402
+from simvae_tf import cli, data, metrics  # noqa: E402
 from simvae_tf.errors import UserError  # noqa: E402
 from simvae_tf.invert.simulator import load_simulator  # noqa: E402
 from simvae_tf.invert.spec import ExportSpec  # noqa: E402
@@ -131,7 +131,7 @@ def evaluate(simulator, networks: Networks, x, z_true, u_hat) -> dict:
     truth = base.normalize(latents, simulator.canonicalize(z_true))
     estimate = base.normalize(latents, simulator.canonicalize(z_hat))
     r2 = metrics.r2_per_latent(truth, estimate)
-    rerendered = np.asarray(simulator.simulate(z_hat), np.float32)
+    rerendered = data.simulate_checked(simulator, z_hat, data.noise_rng(0, "amortized_vs_optimization_rerender"))
     return {"r2": float(np.nanmean(r2)), "r2_per_latent": r2.tolist(),
             "rmse": float(np.sqrt(np.mean((truth - estimate) ** 2))),
             "obs_mae": float(np.mean(np.abs(rerendered - x))),
@@ -148,7 +148,7 @@ def run_benchmark(export_dir: str, num_observations: int = 200, num_fitted: int 
     num_fitted = min(num_fitted, num_observations)
     rng = np.random.default_rng([seed, HELD_OUT_STREAM])
     z_true = simulator.sample_latents(rng, num_observations)
-    x = np.asarray(simulator.simulate(z_true), np.float32)
+    x = data.simulate_checked(simulator, z_true, data.noise_rng(seed, "amortized_vs_optimization"))
     networks = Networks(model, steps, learning_rate)
     tf = networks.tf
     k = len(model.latents)

@@ -36,10 +36,10 @@ def to_channels(x: np.ndarray, channels: int) -> np.ndarray:
 
 
 def inputs_for(metadata: dict, own, n: int, seed: int) -> dict[str, np.ndarray]:
-    from simvae_tf import simulators
+    from simvae_tf import data, simulators
 
     rng = np.random.default_rng([seed, HELD_OUT_STREAM])
-    own_x = np.asarray(own.simulate(own.sample_latents(rng, n)), np.float32)
+    own_x = data.simulate_checked(own, own.sample_latents(rng, n), data.noise_rng(seed, "misspecification_benchmark"))
     inputs = {f"{metadata['name']} (own, fresh)": own_x}
     shape = tuple(metadata["output_spec"]["shape"])
     if metadata["output_spec"]["kind"] in ("image", "binary_image"):

@@ -63,6 +63,9 @@ NUM_MIG_SAMPLES = 10_000
 
 
 def check_supported(simulator: base.Simulator) -> None:
+    if simulator.stochastic:
+        raise UserError(f"simulator {simulator.name!r} is stochastic; the exact-match posterior needs a deterministic "
+                        "one (a noisy output is never matched exactly)")
     if simulator.output_spec.kind != "binary_image":
         raise UserError(
             f"simulator {simulator.name!r} has {simulator.output_spec.kind!r} outputs; the exact-match posterior "

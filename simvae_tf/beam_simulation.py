@@ -93,7 +93,7 @@ def simulate_or_reuse(index: int, plan: Plan) -> tuple[int, dict[str, np.ndarray
         return index, stored
     simulator = plan.simulator
     latents = data.batch_latents(simulator, plan.seed, data.CACHE_STREAM, index, BATCH_SIZE)[:rows]
-    x = data.simulate_checked(simulator, latents)
+    x = data.simulate_checked(simulator, latents, data.noise_rng(plan.seed, data.CACHE_STREAM, index))
     arrays = {"latents": np.asarray(latents, np.float64), "z": base.normalize(simulator.latents, latents),
               "x": data.encode_x(simulator, x)}
     buffer = io.BytesIO()

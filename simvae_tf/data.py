@@ -2,7 +2,8 @@
 
 Batch number i of a stream depends only on (seed, stream name, i): training can resume
 at any step and see exactly the data an uninterrupted run would have seen, and no two
-streams (stage 1, stage 2, evaluation) share samples.
+streams (stage 1, stage 2, evaluation) share samples. A stochastic simulator draws its
+noise from `noise_rng(seed, stream, i)`, so its batches are pure functions of the same three.
 
 Three ways to feed a model:
   * streaming in-process (`num_workers=0`): fresh samples every step, simulated in
@@ -81,12 +82,27 @@ def _lock_for(simulator: Simulator):
         return _LOCKS.setdefault(simulator, threading.Lock())
 
 
-def simulate_checked(simulator: Simulator, z: np.ndarray) -> np.ndarray:
+# Mixed into the noise generator's seed: the latents' generator of the same batch is another.
+_NOISE_KEY = zlib.crc32(b"simulator noise")
+
+
+def noise_rng(seed: int, stream: str, index: int = 0) -> np.random.Generator:
+    """The generator a stochastic simulator draws the noise of batch `index` of `stream`
+    from: a pure function of (seed, stream, index), independent of the generator of that
+    batch's latents (so the latents do not depend on how much noise the simulator draws)."""
+    return np.random.default_rng([seed, _stream_id(stream), int(index), _NOISE_KEY])
+
+
+def simulate_checked(simulator: Simulator, z: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
     """Runs the black box on physical latents and validates what it returns; a failure
-    names the simulator and the latents (setup errors pass through with their fix)."""
+    names the simulator and the latents (setup errors pass through with their fix). A
+    stochastic simulator needs `rng` (seeded, e.g. `noise_rng`); a deterministic one ignores it."""
+    if simulator.stochastic and rng is None:
+        raise ValueError(f"simulator {simulator.name!r} is stochastic: pass a seeded rng (data.noise_rng) so its "
+                         "noise is reproducible")
     try:
         with _lock_for(simulator):
-            x = simulator.simulate(z)
+            x = simulator.simulate(z, rng) if simulator.stochastic else simulator.simulate(z)
     except SimulatorSetupError:
         raise
     except Exception as e:  # the simulator is a black box: report what it was given
@@ -105,9 +121,10 @@ def simulate_batch(simulator: Simulator, seed: int, stream: str, index: int, bat
                    shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
     """Batch `index` of `stream`: (normalised latents [B, K] float32, x [B, ...] float32).
     `shard` (i, n): only the i-th of n equal slices of its rows (all latents are drawn, the
-    simulator runs on that slice alone)."""
+    simulator runs on that slice alone; a stochastic simulator's noise then depends on the
+    slice too)."""
     z = batch_latents(simulator, seed, stream, index, batch_size)[_shard_rows(batch_size, shard)]
-    return base.normalize(simulator.latents, z), simulate_checked(simulator, z)
+    return base.normalize(simulator.latents, z), simulate_checked(simulator, z, noise_rng(seed, stream, index))
 
 
 def _shard_rows(batch_size: int, shard: tuple[int, int]) -> slice:
@@ -120,7 +137,7 @@ def physical_batch(simulator: Simulator, seed: int, stream: str, n: int) -> tupl
     """n samples in physical units (for evaluation and figures)."""
     rng = np.random.default_rng([seed, _stream_id(stream), 0])
     z = simulator.sample_latents(rng, n)
-    return z, simulate_checked(simulator, z)
+    return z, simulate_checked(simulator, z, noise_rng(seed, stream, 0))
 
 
 def _worker_context():

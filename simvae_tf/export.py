@@ -5,7 +5,14 @@ Both SavedModels are written with `keras.export.ExportArchive`, so they load any
 TensorFlow runs, without simvae_tf: `tf.saved_model.load(DIR).serve(...)` or
 `keras.layers.TFSMLayer(DIR, call_endpoint="serve")`. Units are the simulator's own:
 
-  export/generator  serve(latents: float32 [B, K], physical units) -> x: float32 [B, ...]
+  export/generator  serve(latents: float32 [B, K], physical units) -> x: float32 [B, ...],
+                        the mean of x given the latents under G's distribution
+                    spread(latents [B, K]) -> [B, ...] its std (a stochastic signal
+                        simulator's predicted noise; Bernoulli pixels' sqrt(p (1 - p)); 0
+                        for a deterministic signal simulator)
+                    sample(latents [B, K], seed: int32) -> [B, ...] one seeded draw of x
+                        per row (Bernoulli pixels in {0, 1}; the mean for a deterministic
+                        signal simulator)
                     discrepancy(latents [B, K], x [B, ...]) -> D[x, G(latents)] [B]
   export/encoder    serve(x: float32 [B, ...]) -> {
                         "mean": [B, K] posterior mean, physical units,
@@ -121,7 +128,7 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     from simvae_tf import losses
 
     simulator, scaler, layout = pair.simulator, pair.scaler, pair.layout
-    kind, k, x_shape = simulator.output_spec.kind, simulator.num_latents, tuple(simulator.output_spec.shape)
+    kind, k, x_shape = pair.likelihood, simulator.num_latents, tuple(simulator.output_spec.shape)
     to_normalized, to_physical, physical_std = _latent_maps(simulator.latents)
     mean, std = tf.constant(scaler.mean), tf.constant(scaler.std)
     is_image = simulator.output_spec.is_image
@@ -144,12 +151,25 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         out = losses.prediction_to_output(kind, prediction)
         return out if is_image else out * std + mean
 
+    def spread(latents):
+        out = losses.prediction_spread(kind, pair.generator(layout.network_input(to_normalized(latents)),
+                                                            training=False))
+        return out if is_image else out * std
+
+    def sample_x(latents, seed):
+        prediction = pair.generator(layout.network_input(to_normalized(latents)), training=False)
+        out = losses.sample_prediction(kind, prediction, tf.stack([seed, 0]))
+        return out if is_image else out * std + mean
+
     def discrepancy(latents, x):
         prediction = pair.generator(layout.network_input(to_normalized(latents)), training=False)
         return losses.per_example_discrepancy(kind, to_model_space(x), prediction)
 
     generator_archive = archive_with_latent_maps(pair.generator)
     generator_archive.add_endpoint("serve", generate, input_signature=[latents_spec])
+    generator_archive.add_endpoint("spread", spread, input_signature=[latents_spec])
+    generator_archive.add_endpoint("sample", sample_x, input_signature=[
+        latents_spec, tf.TensorSpec((), tf.int32, name="seed")])
     generator_archive.add_endpoint("discrepancy", discrepancy, input_signature=[latents_spec, x_spec])
 
     log_std_offset = tf.constant(np.asarray(pair.log_std_offset, np.float32))
@@ -203,6 +223,9 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "tensorflow_version": tf.__version__,
         **simulator.describe(),
         "output_scaler": scaler.to_json() if not is_image else None,
+        # The D the generator was trained with: its distribution of x given the latents
+        # (`losses.likelihood_of`; "heteroscedastic_signal" for a stochastic signal simulator).
+        "likelihood": kind,
         # The factor on the encoder's std from post-hoc calibration (1: none), already applied.
         "posterior_std_scale": np.exp(np.asarray(pair.log_std_offset, np.float64)).round(4).tolist(),
         # A continuous invariance's direction in normalised coordinates (null: none): the
@@ -210,6 +233,8 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "orbit_direction": None if pair.orbit_direction is None else pair.orbit_direction.tolist(),
         "signatures": {
             "generator": {"serve": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]},
+                          "spread": {"inputs": {"latents": [None, k]}, "outputs": [None, *x_shape]},
+                          "sample": {"inputs": {"latents": [None, k], "seed": []}, "outputs": [None, *x_shape]},
                           "discrepancy": {"inputs": {"latents": [None, k], "x": [None, *x_shape]}, "outputs": [None]}},
             "encoder": {"serve": {"inputs": {"x": [None, *x_shape]},
                                   "outputs": ["mean", "std", "mean_normalized", "log_std_normalized",
@@ -304,9 +329,35 @@ class ExportedPair:
     def generator_has_discrepancy(self) -> bool:
         return hasattr(self.generator, "discrepancy")
 
+    @property
+    def stochastic(self) -> bool:
+        return bool(self.metadata.get("stochastic", False))
+
+    @property
+    def likelihood(self) -> str:
+        """The D the generator was trained with (exports that predate the key: the output kind)."""
+        return self.metadata.get("likelihood", self.output_spec.kind)
+
     def generate(self, z: np.ndarray) -> np.ndarray:
         z = _checked_batch(z, (len(self.latents),), "z")
         return np.concatenate([p.numpy() for p in self._batched(self.generator.serve, z)])
+
+    def _generator_endpoint(self, name: str):
+        if not hasattr(self.generator, name):
+            raise NotAnExportError(f"{self.directory} predates the generator's {name} endpoint; re-export it "
+                                   "(--mode=export)")
+        return getattr(self.generator, name)
+
+    def spread(self, z: np.ndarray) -> np.ndarray:
+        """The std of x given z under G's distribution, [n, ...] (the `spread` endpoint)."""
+        z = _checked_batch(z, (len(self.latents),), "z")
+        return np.concatenate([p.numpy() for p in self._batched(self._generator_endpoint("spread"), z)])
+
+    def sample(self, z: np.ndarray, seed: int = 0) -> np.ndarray:
+        """One seeded draw of x ~ G(z) per latent vector, [n, ...] (the `sample` endpoint,
+        in one call: the same draws as the trained pair's `sample`)."""
+        z = _checked_batch(z, (len(self.latents),), "z")
+        return self._generator_endpoint("sample")(self._tf.constant(z), self._tf.constant(seed, self._tf.int32)).numpy()
 
     def discrepancy(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
         """D[x, G(z)] per example, the stage-1 loss (latents in physical units)."""

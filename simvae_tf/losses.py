@@ -7,8 +7,18 @@ gradients correct under multi-replica strategies.
 
   binary_image, image: the generator emits logits; D is the Bernoulli cross-entropy of
       each pixel/channel in [0, 1] (a sharp, well-scaled loss for near-binary renderings).
+      It is the negative log-likelihood of independent Bernoulli pixels with probabilities
+      sigmoid(logits), so for a stochastic image simulator G already learns the
+      distribution of x given z (each pixel's probability of ink), not only a rendering.
   signal: the generator emits standardised values; D = 0.5 * squared error, the Gaussian
       negative log-likelihood with unit variance on standardised outputs.
+  heteroscedastic_signal (the likelihood of a stochastic signal simulator): the generator
+      emits [..., 2] = (mean, log scale) per standardised output element; D is the full
+      Gaussian negative log-likelihood 0.5 ((x - mean) / scale)^2 + log scale + 0.5 log 2 pi,
+      so G learns the noise's spread at every z as well as the mean.
+
+The likelihood of a simulator is `likelihood_of(output kind, stochastic)`: its output kind,
+except that a stochastic signal simulator gets `HETEROSCEDASTIC_SIGNAL`.
 """
 
 from __future__ import annotations
@@ -18,13 +28,30 @@ import math
 import keras
 import tensorflow as tf
 
+HETEROSCEDASTIC_SIGNAL = "heteroscedastic_signal"
+IMAGE_KINDS = ("binary_image", "image")
+
+
+def likelihood_of(output_kind: str, stochastic: bool) -> str:
+    """Which D a simulator's surrogate is trained with: its output kind, or for a stochastic
+    signal simulator `HETEROSCEDASTIC_SIGNAL` (images: the Bernoulli likelihood either way)."""
+    return HETEROSCEDASTIC_SIGNAL if stochastic and output_kind == "signal" else output_kind
+
+
+def split_mean_and_log_scale(prediction: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A heteroscedastic generator's prediction [..., 2] -> (mean, log scale), each [...]."""
+    return prediction[..., 0], prediction[..., 1]
+
 
 def per_example_discrepancy(kind: str, x: tf.Tensor, prediction: tf.Tensor) -> tf.Tensor:
     x = tf.cast(x, prediction.dtype)
-    if kind in ("binary_image", "image"):
+    if kind in IMAGE_KINDS:
         elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=prediction)
     elif kind == "signal":
         elementwise = 0.5 * tf.square(x - prediction)
+    elif kind == HETEROSCEDASTIC_SIGNAL:
+        mean, log_scale = split_mean_and_log_scale(prediction)
+        elementwise = 0.5 * tf.square((x - mean) * tf.exp(-log_scale)) + log_scale + 0.5 * math.log(2.0 * math.pi)
     else:
         raise ValueError(f"no discrepancy for output kind {kind!r}")
     return tf.reduce_sum(tf.reshape(elementwise, [tf.shape(elementwise)[0], -1]), axis=1)
@@ -90,8 +117,36 @@ def orbit_line_gaussian_nll_per_target(targets: tf.Tensor, mean: tf.Tensor, log_
 
 
 def prediction_to_output(kind: str, prediction: tf.Tensor) -> tf.Tensor:
-    """Maps the generator's raw prediction to the observation space (before de-standardising)."""
-    return tf.sigmoid(prediction) if kind in ("binary_image", "image") else prediction
+    """Maps the generator's raw prediction to the observation space (before de-standardising):
+    the mean of x given z under the likelihood `kind`."""
+    if kind in IMAGE_KINDS:
+        return tf.sigmoid(prediction)
+    return split_mean_and_log_scale(prediction)[0] if kind == HETEROSCEDASTIC_SIGNAL else prediction
+
+
+def prediction_spread(kind: str, prediction: tf.Tensor) -> tf.Tensor:
+    """The standard deviation of x given z under the likelihood `kind` (before
+    de-standardising): the predicted scale of a heteroscedastic signal, sqrt(p (1 - p)) of
+    Bernoulli pixels, and 0 for a deterministic signal (its surrogate is a point prediction)."""
+    if kind in IMAGE_KINDS:
+        p = tf.sigmoid(prediction)
+        return tf.sqrt(p * (1.0 - p))
+    if kind == HETEROSCEDASTIC_SIGNAL:
+        return tf.exp(split_mean_and_log_scale(prediction)[1])
+    return tf.zeros_like(prediction)
+
+
+def sample_prediction(kind: str, prediction: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """One draw of x given z per row under the likelihood `kind` (before de-standardising),
+    a pure function of `seed` (a shape-[2] integer tensor, `tf.random.stateless_*`): Bernoulli
+    pixels in {0, 1}, Gaussian heteroscedastic signals, the mean of a deterministic signal."""
+    mean = prediction_to_output(kind, prediction)
+    if kind in IMAGE_KINDS:
+        return tf.cast(tf.random.stateless_uniform(tf.shape(mean), seed=seed, dtype=mean.dtype) < mean, mean.dtype)
+    if kind == HETEROSCEDASTIC_SIGNAL:
+        noise = tf.random.stateless_normal(tf.shape(mean), seed=seed, dtype=mean.dtype)
+        return mean + prediction_spread(kind, prediction) * noise
+    return mean
 
 
 @keras.saving.register_keras_serializable(package="simvae_tf")

@@ -2,8 +2,9 @@
 simulator's latents and the output standardisation.
 
 It offers the interface of a loaded export (`export.ExportedPair`): `latents`,
-`output_spec`, `posterior(x)`, `generate(z)` and `discrepancy(z, x)`, all in the
-simulator's physical units, so one evaluation and one `invert` serve both.
+`output_spec`, `posterior(x)`, `generate(z)`, `spread(z)`, `sample(z, seed)` and
+`discrepancy(z, x)`, all in the simulator's physical units, so one evaluation and one
+`invert` serve both.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class TrainedPair:
         return self.simulator.latent_names
 
     @property
+    def stochastic(self) -> bool:
+        return self.simulator.stochastic
+
+    @property
+    def likelihood(self) -> str:
+        """The D the generator was trained with (`losses.likelihood_of`)."""
+        from simvae_tf import losses
+
+        return losses.likelihood_of(self.output_spec.kind, self.simulator.stochastic)
+
+    @property
     def output_spec(self) -> base.OutputSpec:
         return self.simulator.output_spec
 
@@ -65,14 +77,31 @@ class TrainedPair:
         from simvae_tf import losses
 
         prediction = self.predict_raw(np.asarray(z))
-        out = np.asarray(losses.prediction_to_output(self.output_spec.kind, prediction))
+        out = np.asarray(losses.prediction_to_output(self.likelihood, prediction))
         return out * self.scaler.std + self.scaler.mean  # identity scaler for images
+
+    def spread(self, z: np.ndarray) -> np.ndarray:
+        """The std of x given z under G's distribution, [n, ...] in x's units (0 for a
+        deterministic signal simulator; `losses.prediction_spread`)."""
+        from simvae_tf import losses
+
+        return np.asarray(losses.prediction_spread(self.likelihood, self.predict_raw(np.asarray(z)))) * self.scaler.std
+
+    def sample(self, z: np.ndarray, seed: int = 0) -> np.ndarray:
+        """One draw of x ~ G(z) per latent vector, [n, ...] (seeded; `losses.sample_prediction`)."""
+        import tensorflow as tf
+
+        from simvae_tf import losses
+
+        draw = losses.sample_prediction(self.likelihood, tf.constant(self.predict_raw(np.asarray(z))),
+                                        tf.constant([seed, 0], tf.int32))
+        return np.asarray(draw) * self.scaler.std + self.scaler.mean
 
     def discrepancy(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
         """D[x, G(z)] per example, the stage-1 loss (latents in physical units)."""
         from simvae_tf import losses
 
-        return np.asarray(losses.per_example_discrepancy(self.output_spec.kind, self.to_model_space(x),
+        return np.asarray(losses.per_example_discrepancy(self.likelihood, self.to_model_space(x),
                                                          self.predict_raw(np.asarray(z))))
 
     def posterior(self, x: np.ndarray, score_misfit: bool = True) -> Posterior:

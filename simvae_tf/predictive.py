@@ -21,13 +21,14 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def resimulate(simulator, posterior, k: int = DEFAULT_DRAWS, seed: int = 0) -> np.ndarray:
-    """S at k posterior draws per observation (clipped to the ranges): [B, k, *shape]."""
+    """S at k posterior draws per observation (clipped to the ranges): [B, k, *shape]; a
+    stochastic simulator draws its noise from `seed` too."""
     from simvae_tf import data
     from simvae_tf.simulators import base
 
     draws = posterior.sample(k, seed)  # [B, k, K]
     flat_u = np.clip(base.normalize(simulator.latents, draws.reshape(-1, draws.shape[-1])), -1.0, 1.0)
-    x = data.simulate_checked(simulator, base.denormalize(simulator.latents, flat_u))
+    x = data.simulate_checked(simulator, base.denormalize(simulator.latents, flat_u), data.noise_rng(seed, "predictive"))
     return np.asarray(x, np.float32).reshape(draws.shape[:2] + tuple(simulator.output_spec.shape))
 
 
@@ -42,7 +43,8 @@ def check(simulator, pair, x: np.ndarray, posterior, k: int = DEFAULT_DRAWS, see
     errors = np.stack([_rmse(x, resimulated[:, i]) for i in range(k)], axis=1)  # [B, k]
     at_mean = posterior.clipped_mean()
     generated = pair.generate(at_mean)
-    simulated = np.asarray(data.simulate_checked(simulator, at_mean), np.float32).reshape(x.shape)
+    simulated = np.asarray(data.simulate_checked(simulator, at_mean, data.noise_rng(seed, "predictive_at_mean")),
+                           np.float32).reshape(x.shape)
     return {
         "draws": k,
         "rmse_mean": errors.mean(axis=1),

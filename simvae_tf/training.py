@@ -340,7 +340,7 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
     """Stage 1: fits G(z) ~ S(z) on `make_data(start_batch)` ((z, x) batches)."""
     generator = pair.generator
     with strategy.scope():
-        generator.compile(optimizer=make_optimizer(config.stage1), loss=losses.Discrepancy(pair.output_spec.kind))
+        generator.compile(optimizer=make_optimizer(config.stage1), loss=losses.Discrepancy(pair.likelihood))
         generator.optimizer.build(generator.trainable_variables)
     if verbose:
         print(f"stage 1: fitting the generator G(z) ~ S(z) ({config.stage1.steps} steps)", flush=True)
@@ -356,7 +356,7 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
 
 def inverse_model(pair, config, strategy) -> InverseModel:
     with strategy.scope():
-        return InverseModel(pair.encoder, pair.generator, pair.output_spec.kind, config.stage2.kl_weight,
+        return InverseModel(pair.encoder, pair.generator, pair.likelihood, config.stage2.kl_weight,
                             seed=config.seed, latent_weight=config.stage2.latent_weight,
                             orbit_direction=pair.orbit_direction, layout=pair.layout,
                             temperatures=(config.stage2.gumbel_temperature, config.stage2.gumbel_temperature_end),

@@ -22,7 +22,8 @@ def comparison_figure(simulator: base.Simulator, pair, z: np.ndarray, x: np.ndar
     rows = [x, pair.generate(z)]
     if with_encoder:
         z_hat = pair.posterior(x).clipped_mean()
-        rows += [data.simulate_checked(simulator, z_hat), pair.generate(z_hat)]
+        # A stochastic simulator's S(E(x)) with noise of its own (fixed seed: the same in every summary).
+        rows += [data.simulate_checked(simulator, z_hat, data.noise_rng(0, "comparison")), pair.generate(z_hat)]
     return figures.comparison_figure(rows, simulator.output_spec.is_image,
                                      f"{simulator.name}: simulator vs generator", **_signal_kwargs(simulator))
 

@@ -40,7 +40,9 @@ def _channels_last(x: np.ndarray) -> np.ndarray:
 
 
 def surrogate(s: EvaluationSamples):
-    """Stage 1: how well the surrogate G matches S on unseen latents."""
+    """Stage 1: how well the surrogate G matches S on unseen latents. For a stochastic
+    simulator x carries its noise, so the errors include it; G's predicted spread is scored
+    by how often x lies within 1 and 2 of it of G's mean (Gaussian: 68.3% / 95.4%)."""
     generated = s.pair.generate(s.v)
     stage1 = {"mean_abs_error": float(np.abs(generated - s.x).mean())}
     if s.simulator.output_spec.is_image:
@@ -49,6 +51,13 @@ def surrogate(s: EvaluationSamples):
         stage1["mean_abs_error_per_channel"] = metrics.observable_consistency_signals(
             _channels_last(s.x), _channels_last(generated)).tolist()
     stage1["discrepancy"] = float(np.mean(s.pair.discrepancy(s.v, s.x)))
+    from simvae_tf import losses  # TensorFlow: loaded by the pair already
+
+    if s.pair.likelihood == losses.HETEROSCEDASTIC_SIGNAL:
+        standardised = np.abs(s.x - generated) / np.maximum(s.pair.spread(s.v), 1e-12)
+        stage1["noise_coverage"] = {"within_1_spread": float(np.mean(standardised <= 1.0)),
+                                    "within_2_spread": float(np.mean(standardised <= 2.0)),
+                                    "calibrated": {"within_1_spread": 0.683, "within_2_spread": 0.954}}
     return {"stage1": stage1}, {}
 
 
@@ -285,7 +294,7 @@ def consistency(s: EvaluationSamples):
     """Beyond the paper: S(z) against S(E(S(z))), blind to which preimage E chose."""
     sim = s.simulator
     m = min(s.num_samples, MAX_CONSISTENCY_SAMPLES)
-    resimulated = data.simulate_checked(sim, s.z[:m])
+    resimulated = data.simulate_checked(sim, s.z[:m], data.noise_rng(s.seed, "consistency"))
     if sim.output_spec.is_image:
         block = {"foreground_iou": metrics.observable_consistency_images(s.x[:m], resimulated)}
     else:

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from simvae_tf import misfit, predictive
+from simvae_tf import data, misfit, predictive
 from simvae_tf.errors import UserError
 from simvae_tf.invert.images import DEFAULT_MARGIN, FRAMINGS, model_background, preprocess_image
 from simvae_tf.invert.inputs import Observation, input_files, read_inputs
@@ -42,7 +42,8 @@ def reference_images(spec: ExportSpec, simulator: base.Simulator | None, pair, s
     if simulator is not None:
         try:
             z = simulator.sample_latents(rng, REFERENCE_SAMPLES)
-            return np.asarray(simulator.simulate(z), dtype=np.float64).reshape((-1,) + spec.shape)
+            x = data.simulate_checked(simulator, z, data.noise_rng(seed, "invert_reference"))
+            return np.asarray(x, dtype=np.float64).reshape((-1,) + spec.shape)
         except Exception:  # a failing black box only costs us the better reference
             pass
     u = rng.uniform(-1.0, 1.0, size=(REFERENCE_SAMPLES, len(spec.latents)))
@@ -68,14 +69,15 @@ def model_inputs(observations: list[Observation], spec: ExportSpec, simulator: b
 
 
 def reconstructions_of(x: np.ndarray, posterior, pair, simulator: base.Simulator | None,
-                       notes: list[str]) -> dict[str, np.ndarray]:
+                       notes: list[str], seed: int = 0) -> dict[str, np.ndarray]:
     """G(E(x)) and, when the simulator is importable, S(E(x)) at the clipped mean (the
-    simulator is only defined on its latent ranges)."""
+    simulator is only defined on its latent ranges; a stochastic one draws its noise from
+    `seed`)."""
     reconstructions = {"G(E(x))": pair.generate(posterior.mean)}
     if simulator is not None:
         try:
-            reconstructions["S(E(x))"] = np.asarray(simulator.simulate(posterior.clipped_mean()),
-                                                    np.float32).reshape(x.shape)
+            resimulated = data.simulate_checked(simulator, posterior.clipped_mean(), data.noise_rng(seed, "invert"))
+            reconstructions["S(E(x))"] = np.asarray(resimulated, np.float32).reshape(x.shape)
         except Exception as e:  # the simulator is a black box
             notes.append(f"simulator failed on the posterior means ({type(e).__name__}: {e}); S(E(x)) skipped")
     return reconstructions
@@ -199,7 +201,7 @@ def invert(model_dir: str, input_path: str, output_dir: str | None = None, num_s
     if posterior.p_value is None:
         notes.append("the export holds no misspecification reference (exported before simvae_tf 0.2); re-export it "
                      "(--mode=export) to have each input scored")
-    reconstructions = reconstructions_of(x, posterior, pair, simulator, notes)
+    reconstructions = reconstructions_of(x, posterior, pair, simulator, notes, seed)
     samples = posterior.sample(num_samples, seed) if num_samples else None
     derived = derived_quantities(simulator, posterior.mean, samples, notes)
     check = predictive_check(simulator, pair, x, posterior, predictive_draws, seed, notes)

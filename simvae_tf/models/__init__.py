@@ -38,9 +38,12 @@ def build_models(config, simulator):
                                       config.model.stem_layers),
                 dcgan.build_encoder(channels, num_gaussian, config.model.width, config.model.coord_conv, num_logits))
     if family == "mlp":
+        from simvae_tf import losses
         from simvae_tf.models import mlp
 
-        return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth),
+        likelihood = losses.likelihood_of(spec.kind, simulator.stochastic)
+        return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth,
+                                    heteroscedastic=likelihood == losses.HETEROSCEDASTIC_SIGNAL),
                 mlp.build_encoder(spec.shape, num_gaussian, config.model.width, config.model.depth, num_logits))
     raise ConfigError(f"model.family={family!r} unknown; use 'auto', 'dcgan' or 'mlp'")
 

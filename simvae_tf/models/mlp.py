@@ -19,20 +19,32 @@ import keras
 from keras import layers
 
 # One convention for both model families: the same bounded mean and log-std.
-from simvae_tf.models.dcgan import posterior_heads
+from simvae_tf.models.dcgan import SoftClip, posterior_heads
 
 ACTIVATION = "swish"
+# The log scale of a heteroscedastic generator (standardised units), soft-clipped: finite
+# losses, and no spread below e^-7 of the data's own.
+LOG_SCALE_RANGE = (-7.0, 3.0)
 
 
-def build_generator(num_latents: int, output_shape: Sequence[int], width: int = 128, depth: int = 3) -> keras.Model:
-    """Normalised latents [B, K] in [-1, 1] -> standardised signals [B, *output_shape]."""
+def build_generator(num_latents: int, output_shape: Sequence[int], width: int = 128, depth: int = 3,
+                    heteroscedastic: bool = False) -> keras.Model:
+    """Normalised latents [B, K] in [-1, 1] -> standardised signals [B, *output_shape], or
+    with `heteroscedastic` (a stochastic simulator) [B, *output_shape, 2]: the mean and the
+    log scale of a Gaussian per output element (`losses.HETEROSCEDASTIC_SIGNAL`)."""
     output_shape = _checked(num_latents, output_shape, width, depth)
     latents = keras.Input((num_latents,), name="latents")
     h = latents
     for i in range(depth):
         h = layers.Dense(width, activation=ACTIVATION, name=f"hidden_{i}")(h)
     flat = layers.Dense(math.prod(output_shape), name="flat_output")(h)
-    return keras.Model(latents, layers.Reshape(output_shape, name="output")(flat), name="generator")
+    output = layers.Reshape(output_shape, name="output")(flat)
+    if heteroscedastic:
+        log_scale = SoftClip(*LOG_SCALE_RANGE, name="log_scale")(
+            layers.Dense(math.prod(output_shape), name="flat_log_scale")(h))
+        log_scale = layers.Reshape(output_shape, name="log_scale_output")(log_scale)
+        output = keras.ops.stack([output, log_scale], axis=-1)
+    return keras.Model(latents, output, name="generator")
 
 
 def build_encoder(output_shape: Sequence[int], num_latents: int, width: int = 128, depth: int = 3,

@@ -17,6 +17,18 @@ new simulator is a few lines:
 
 `sample_latents` defaults to independent uniform sampling of each latent on its range
 (log-uniform for `scale="log"`); override it for correlated sampling spaces (box plotter).
+
+A noisy simulator (measurement noise, Monte Carlo, random initial conditions) sets the class
+attribute `stochastic = True`; its `simulate(self, z, rng)` then receives a seeded
+`np.random.Generator` and draws all of its randomness from it, so sample i stays a pure
+function of (seed, stream, i) and a resumed run sees the same noise:
+
+    class NoisyPulse(Pulse):
+        stochastic = True
+
+        def simulate(self, z, rng):
+            x = super().simulate(z)
+            return x + rng.normal(0.0, 0.05, x.shape).astype(np.float32)
 """
 
 from __future__ import annotations
@@ -123,6 +135,10 @@ class Simulator(abc.ABC):
     # False when `simulate` must not run in two threads at once (matplotlib, ngspice): the
     # in-process pipeline then serialises calls; use data.num_workers > 0 for parallelism.
     thread_safe: bool = True
+    # True when `simulate(z, rng)` draws noise from the seeded generator it is given (the
+    # same z may give different x): stage 1 then learns the distribution of x given z, not
+    # only its mean (docs/objective.md).
+    stochastic: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -133,7 +149,9 @@ class Simulator(abc.ABC):
     @abc.abstractmethod
     def simulate(self, z: np.ndarray) -> np.ndarray:
         """Maps latents [n, K] (physical units) to observations [n, *output_spec.shape]
-        (float32). Deterministic: the same z gives the same x."""
+        (float32). Deterministic: the same z gives the same x. A stochastic simulator
+        (`stochastic = True`) implements `simulate(self, z, rng)` instead and draws its
+        noise from `rng` only (never from global random state)."""
 
     def sample_latents(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draws n latent vectors [n, K] from the sampling space (physical units); each
@@ -219,6 +237,8 @@ class Simulator(abc.ABC):
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "latents": [latent_record(latent) for latent in self.latents],
             "output_spec": {"shape": list(self.output_spec.shape), "kind": self.output_spec.kind},
+            # Only when set, so that the records of deterministic simulators stay as they were.
+            **({"stochastic": True} if self.stochastic else {}),
         }
 
 
