@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import ml_collections
 
+# The stage-2 latent term's weight wherever it is on: box, polygon, Fourier, dSprites and
+# your own simulators (configs/custom.py); docs/objective.md.
+LATENT_WEIGHT = 100.0
+
 
 def base_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
