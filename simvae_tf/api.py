@@ -177,7 +177,7 @@ class Run:
 
     def evaluate(self, scorers=None) -> dict:
         """Runs the named scorers (all by default), writes metrics.json and figures/."""
-        from simvae_tf import evaluation, figures
+        from simvae_tf import diagnosis, evaluation, figures
 
         pair = self.trained_pair()
         started = time.time()
@@ -186,6 +186,8 @@ class Run:
         if "calibration" in results:
             results["calibration"]["std_scale"] = dict(zip(self.simulator.latent_names,
                                                            np.exp(pair.log_std_offset).round(4).tolist()))
+        # of the merged metrics: a partial re-evaluation keeps the other scorers' blocks
+        results["diagnosis"] = diagnosis.diagnose({**self.workdir.read_metrics(), **results}, self.config)
         results["evaluation_seconds"] = round(time.time() - started, 1)
         for name, figure in figs.items():
             self.workdir.save_figure(name, figures.to_png(figure))
@@ -296,13 +298,18 @@ def headline_metrics(results: dict) -> dict[str, float | None]:
 
 
 def summary_line(results: dict) -> str:
+    """The evaluation line: latent R^2, MIG and the diagnosis (what to try when a latent is
+    poorly recovered or badly calibrated)."""
+    from simvae_tf import diagnosis
+
     r2 = results["stage2"]["r2_per_latent"]
     parts = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=n/a" for k, v in r2.items())
     accuracy = "".join(f"; {name} accuracy {block['accuracy']:.3f}"
                        for name, block in results.get("categorical", {}).items())
-    return (f"Evaluation ({results['eval_samples']} samples, source {results['data_source']}): "
+    line = (f"Evaluation ({results['eval_samples']} samples, source {results['data_source']}): "
             f"latent R^2 [{parts}]; MIG {results['stage2']['mig']:.3f} "
             f"(ground truth {results['ground_truth']['mig']:.3f}){accuracy}")
+    return line + (f"; {diagnosis.summary(results['diagnosis'])}" if "diagnosis" in results else "")
 
 
 def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="auto", mode: str = "all",

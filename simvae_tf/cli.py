@@ -50,8 +50,9 @@ def _flag_value(argv: Sequence[str], name: str) -> str | None:
 
 
 def with_default_config(argv: list[str]) -> list[str]:
-    """Expands --flagfile=FILE, then adds `--config=<configs>/<sim>.py` when no --config is
-    given, so that `--config.KEY=VALUE` overrides work with the simulator's own defaults."""
+    """Expands --flagfile=FILE, then adds `--config=<configs>/<sim>.py` (`custom.py:<output
+    kind>` for a simulator of your own) when no --config is given, so that
+    `--config.KEY=VALUE` overrides work with the simulator's own defaults."""
     try:
         args = flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)
     except flags.Error as e:
@@ -63,7 +64,7 @@ def with_default_config(argv: list[str]) -> list[str]:
     if not sim:
         fail(f"--sim is required; use one of {', '.join(config_lib.BUILTIN)} or module:Class")
     try:
-        path = config_lib.default_config_file(sim)
+        path = config_lib.default_config(sim)
     except UserError as e:
         fail(str(e))
     return [argv[0], f"--config={path}", *args]

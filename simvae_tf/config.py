@@ -3,7 +3,7 @@ checks of the keys every simulator shares.
 
 The shipped files are `configs/<sim>.py` in a source tree, installed as the package
 `simvae_tf_configs` (so a wheel install finds them from any folder); a simulator of your
-own gets `custom.py` (the shared defaults). Config files are Python and are executed:
+own gets `custom.py` in the variant of its output kind (`custom.py:signal` or `:image`). Config files are Python and are executed:
 only load files you trust.
 """
 
@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from simvae_tf.errors import ConfigError
-from simvae_tf.simulators import BUILTIN, SimulatorLike, name_of
+from simvae_tf.simulators import BUILTIN, SimulatorLike, name_of, resolve_class
 
 CUSTOM_CONFIG = "custom.py"
 
@@ -43,10 +43,26 @@ def default_config_file(sim: SimulatorLike) -> str:
     return path
 
 
+def default_variant(sim: SimulatorLike) -> str | None:
+    """None for a built-in simulator (its file's CPU default); for your own, the variant of
+    custom.py that fits its output kind: "image" or "signal" (imports its module)."""
+    if name_of(sim) in BUILTIN:
+        return None
+    return "image" if resolve_class(sim).output_spec.is_image else "signal"
+
+
+def default_config(sim: SimulatorLike) -> str:
+    """`configs/<sim>.py`, or `custom.py:<output kind>` for a simulator of your own: what
+    --config is when not given."""
+    path, variant = default_config_file(sim), default_variant(sim)
+    return f"{path}:{variant}" if variant else path
+
+
 def get_config(sim: SimulatorLike, variant: str | None = None):
     """The ConfigDict the CLI would use for `sim` (a built-in name, "module:Class", a
-    Simulator subclass or an instance); `variant="gpu"` for the paper-scale variant."""
-    return load_config_file(default_config_file(sim), variant)
+    Simulator subclass or an instance); `variant="gpu"` for the paper-scale variant of a
+    built-in one (your own simulator's is its output kind, "signal" or "image")."""
+    return load_config_file(default_config_file(sim), variant or default_variant(sim))
 
 
 def load_config_file(path: str, variant: str | None = None):

@@ -162,6 +162,16 @@ def _process_batches(simulator: Simulator, seed: int, stream: str, batch_size: i
 
 
 # -- output standardisation (signals) ---------------------------------------------------------
+# An element whose std is below this fraction of its channel's median element std is one
+# the simulator (practically) never varies: a time series' fixed starting value. Scaling it
+# by its own std would amplify measurement noise there without bound (a floor at 1e-6 of
+# the largest std, as before, did ~10^4-10^6-fold and threw noisy observations' posteriors
+# off their ranges), so it gets the channel's median std instead: noise there counts as at
+# a typical element. RLC's smallest element std is 0.92% of its channel's median, 9x above
+# this threshold, so its scaler is unchanged (benchmarks/RESULTS.md, "output scaler").
+CONSTANT_ELEMENT_STD = 1e-3
+
+
 @dataclasses.dataclass
 class OutputScaler:
     """x_model = (x - mean) / std. Identity for images; per-element for signals."""
@@ -175,8 +185,12 @@ class OutputScaler:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> "OutputScaler":
-        std = x.std(axis=0)
-        return cls(x.mean(axis=0).astype(np.float32), np.maximum(std, 1e-6 * max(std.max(), 1e-12)).astype(np.float32))
+        """Per-element mean and std of signals x [n, N] or [n, N, C] (channels last), an
+        element that never varies scaled by its channel's median std."""
+        std = x.std(axis=0).astype(np.float64)
+        typical = typical_std(std)
+        std = np.where(std < CONSTANT_ELEMENT_STD * typical, typical, std)
+        return cls(x.mean(axis=0).astype(np.float32), std.astype(np.float32))
 
     def to_json(self) -> dict:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -184,6 +198,17 @@ class OutputScaler:
     @classmethod
     def from_json(cls, d: dict) -> "OutputScaler":
         return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
+
+
+def typical_std(std: np.ndarray) -> np.ndarray:
+    """The median element std of each channel (the last axis of a 2-D signal), broadcast to
+    `std`'s shape; a channel that never varies takes the median over all channels, and a
+    signal that never varies at all 1."""
+    per_channel = np.median(std.reshape(-1, std.shape[-1]), axis=0) if std.ndim >= 2 else np.median(std)[None]
+    overall = np.median(std)
+    fallback = overall if overall > 0 else (std.max() if std.max() > 0 else 1.0)
+    per_channel = np.where(per_channel > 0, per_channel, fallback)
+    return np.broadcast_to(per_channel if std.ndim >= 2 else per_channel[0], std.shape)
 
 
 def fit_output_scaler(simulator: Simulator, seed: int, cache: tuple[np.ndarray, np.ndarray] | None = None,

@@ -28,8 +28,9 @@ def _config_help() -> str:
         where = config_dir()
     except Exception:  # not installed with its configs: the flag still parses
         where = "configs"
-    return (f"Config file (default: {os.path.join(where, '<sim>.py')}; {os.path.join(where, 'custom.py')} for "
-            "module:Class); FILE:gpu for the paper-scale variant. Configs are executed: use files you trust.")
+    return (f"Config file (default: {os.path.join(where, '<sim>.py')}; {os.path.join(where, 'custom.py')}:signal "
+            "or :image, by output kind, for module:Class); FILE:gpu for the paper-scale variant of a built-in one. "
+            "Configs are executed: use files you trust.")
 
 
 flags.DEFINE_string("sim", None, "Simulator: box, polygon, fourier, rlc, dsprites, or module:Class.")

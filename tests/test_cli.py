@@ -49,6 +49,13 @@ def test_metrics_hold_losses_and_latent_recovery(box_run):
     assert set(calibration["coverage"]) == {"0.5", "0.68", "0.9", "0.95"}
     assert all(sum(counts) == 64 for counts in calibration["pit_histogram"].values())
     assert set(calibration["contraction"]) == set("whxy")
+    # A 4-step run recovers nothing: the diagnosis names every latent and what to try, in
+    # metrics.json and at the end of the evaluation line.
+    diagnosis = metrics["diagnosis"]
+    assert set(diagnosis["poorly_recovered"]) == set("whxy") and not diagnosis["ok"]
+    assert diagnosis["suggestions"] and all("=" in key for key in diagnosis["suggestions"])
+    line = next(line for line in box_run[1].stdout.splitlines() if line.startswith("Evaluation ("))
+    assert "poorly recovered: w (R^2 " in line and f"try --config.{diagnosis['suggestions'][0]}" in line
 
 
 def test_latent_term_run_logs_its_loss_and_scores_calibration(tmp_path):

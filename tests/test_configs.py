@@ -37,5 +37,28 @@ def test_unknown_variant_names_the_file_and_the_choices():
         load("box").get_config("tpu")
 
 
-def test_custom_config_is_valid():
-    config_lib.validate(load("custom").get_config())
+@pytest.mark.parametrize("kind", ["signal", "image"])
+def test_custom_config_variants_are_valid_and_use_the_latent_term(kind):
+    config = load("custom").get_config(kind)
+    config_lib.validate(config)
+    assert config.stage2.latent_weight == 100 and config.model.family == "auto"
+    assert config.stage1.lr_schedule == config.stage2.lr_schedule == "cosine"
+    assert config.stage1.steps % config.stage1.steps_per_loop == 0
+    if kind == "image":  # the shipped image configs' network and schedule
+        assert (config.model.width, config.model.stem_layers, config.stage1.steps) == (16, 2, 3000)
+    else:
+        assert config.model.width == 256
+    with pytest.raises(ValueError, match=r"configs/custom.py: unknown variant 'gpu'; use one of signal, image"):
+        load("custom").get_config("gpu")
+
+
+def test_your_own_simulator_gets_the_custom_variant_of_its_output_kind():
+    from test_api import Ramp
+
+    assert config_lib.default_config("examples.damped_oscillator:DampedOscillator").endswith("custom.py:signal")
+    assert config_lib.default_config("box").endswith("box.py")
+    image_sim = type("Picture", (Ramp,), {"output_spec": simulators.OutputSpec((64, 64, 1), "binary_image")})
+    assert config_lib.default_variant(image_sim) == "image" and config_lib.default_variant(Ramp) == "signal"
+    assert config_lib.get_config(image_sim).model.width == 16
+    assert config_lib.get_config(Ramp).model.width == 256
+    assert config_lib.get_config("box").stage2.latent_weight == 100  # built-ins keep their own files

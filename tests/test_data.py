@@ -145,3 +145,21 @@ def test_output_scaler_standardises_signals_only():
     np.testing.assert_allclose(standardised.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(standardised.std(0), 1, atol=1e-4)
     assert data.fit_output_scaler(BoxSimulator(), 0).std.max() == 1.0
+
+
+def test_an_element_that_never_varies_is_scaled_like_a_typical_one_of_its_channel():
+    """A time series' fixed start (std 0) must not amplify measurement noise: it gets its
+    channel's median std; an element that varies, however little, keeps its own std."""
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.normal(0.0, [1.0, 2.0, 3.0, 0.02], size=(1000, 4)),
+                  rng.normal(0.0, [10.0, 20.0, 30.0, 40.0], size=(1000, 4))], axis=-1).astype(np.float32)
+    x[:, 0, :] = [30.0, 10.0]  # a fixed starting point in both channels
+    scaler = data.OutputScaler.fit(x)
+    std = x.std(axis=0)
+    assert scaler.std[0, 0] == pytest.approx(np.median(std[:, 0]))
+    assert scaler.std[0, 1] == pytest.approx(np.median(std[:, 1]))
+    np.testing.assert_array_equal(scaler.std[1:], std[1:])  # 1% of the median is signal: kept
+    np.testing.assert_array_equal(scaler.mean[0], [30.0, 10.0])
+    noisy = x[:1] + 0.01  # measurement noise of 0.01 at every element
+    assert np.abs((noisy - scaler.mean) / scaler.std)[0, 0].max() < 0.02  # (the old 1e-6 floor: 250)
+    assert data.OutputScaler.fit(np.zeros((5, 3), np.float32)).std.tolist() == [1.0, 1.0, 1.0]

@@ -135,3 +135,43 @@ def test_benchmark_records_a_table(oscillator_run, tmp_path):
     for row in table[1:]:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert float(cells[1]) > 0 and -10 < float(cells[2]) <= 1 and float(cells[3]) >= 0
+
+
+@pytest.mark.parametrize("module, name", [("lotka_volterra", "LotkaVolterra"), ("projectile", "Projectile"),
+                                          ("sir_epidemic", "SIREpidemic")])
+def test_the_other_user_simulators_are_short_deterministic_and_start_from_a_fixed_point(module, name):
+    """The simulators behind the defaults of configs/custom.py (benchmarks/custom_defaults.py)."""
+    import importlib
+
+    source = open(os.path.join(REPO, "examples", f"{module}.py")).read()
+    code = source[source.index("import numpy"):]
+    assert len([line for line in code.splitlines() if line.strip() and not line.strip().startswith("#")]) < 40
+    sim = getattr(importlib.import_module(f"examples.{module}"), name)()
+    z = sim.sample_latents(np.random.default_rng(0), 6)
+    x = sim.simulate(z)
+    assert x.shape == (6, *sim.output_spec.shape) and x.dtype == np.float32 and np.isfinite(x).all()
+    # The batch barely changes a sample (solve_ivp's adaptive step is shared by the batch).
+    np.testing.assert_allclose(sim.simulate(z[:3]), x[:3], rtol=0, atol=1e-4 * np.abs(x).max())
+    assert len(sim.channels) == x.shape[-1]
+    # A fixed starting point: the output scaler's case of an element that never varies.
+    assert (x[:, 0].std(axis=0) == 0).any()
+
+
+def test_the_user_simulators_obey_their_physics():
+    from examples.lotka_volterra import LotkaVolterra
+    from examples.projectile import GRAVITY, Projectile
+    from examples.sir_epidemic import SIREpidemic
+
+    # Started at its equilibrium (c/d prey, a/b predators) a Lotka-Volterra system stays there.
+    at_rest = LotkaVolterra().simulate(np.array([[1.0, 0.1, 0.6, 0.02]]))  # equilibrium (30, 10)
+    np.testing.assert_allclose(at_rest[0], np.tile([30.0, 10.0], (48, 1)), rtol=1e-4)
+    # Without drag, a parabola; drag shortens the throw.
+    ball = Projectile()
+    t = ball.times_s
+    slow = ball.simulate(np.array([[20.0, 45.0, 1e-9], [20.0, 45.0, 5e-3]]))
+    v = 20.0 / np.sqrt(2.0)
+    np.testing.assert_allclose(slow[0], np.stack([v * t, v * t - GRAVITY * t**2 / 2], axis=-1), atol=1e-4)
+    assert slow[1, -1, 0] < slow[0, -1, 0]
+    # Nobody is lost: S + I + R = 1, and an epidemic with R0 > 1 grows before it fades.
+    sir = SIREpidemic().simulate(np.array([[2.5, 5.0, 1e-3]]))[0]
+    assert (sir.sum(axis=-1) <= 1.0 + 1e-6).all() and sir[:, 0].max() > 100 * sir[0, 0] > sir[-1, 0]
