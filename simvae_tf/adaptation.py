@@ -202,7 +202,7 @@ class Adaptation:
         x_model = pair.to_model_space(self.x).astype(np.float32)
         model = training.inverse_model(pair, config, run.strategy)
         with run.strategy.scope():
-            model.compile(optimizer=training.make_optimizer(config.adapt))
+            model.compile(optimizer=training.make_optimizer(config.adapt), jit_compile=config.model.jit_compile)
             model.optimizer.build(pair.encoder.trainable_variables)
         if verbose:
             observed, simulated = batch_split(config)

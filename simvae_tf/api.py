@@ -336,8 +336,11 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
 
     from simvae_tf import strategies
 
-    tf.config.experimental.enable_op_determinism()
     say = print if verbose else (lambda *a, **k: None)
+    if config.model.jit_compile:  # Keras refuses XLA under op determinism: the run is not bitwise reproducible
+        say("simvae_tf: model.jit_compile: XLA-compiled steps, without TensorFlow's op determinism", flush=True)
+    else:
+        tf.config.experimental.enable_op_determinism()
     if strategy == "multiworker":
         say("simvae_tf: waiting for every worker of TF_CONFIG to start", flush=True)
     distribution = _make_strategy(strategy)

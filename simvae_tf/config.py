@@ -19,6 +19,7 @@ from simvae_tf.errors import ConfigError
 from simvae_tf.simulators import BUILTIN, SimulatorLike, name_of, resolve_class
 
 CUSTOM_CONFIG = "custom.py"
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def config_dir() -> str:
@@ -147,6 +148,9 @@ def validate(config) -> None:
            "a folder made by python -m simvae_tf.simulate, or '' (none)")
     _check(config.model.family in ("auto", "dcgan", "mlp"), "model.family", config.model.family,
            "one of 'auto', 'dcgan', 'mlp'")
+    _check(config.model.precision in PRECISIONS, "model.precision", config.model.precision,
+           f"one of {', '.join(repr(p) for p in PRECISIONS)}")
+    _check(isinstance(config.model.jit_compile, bool), "model.jit_compile", config.model.jit_compile, "True or False")
     fraction = config.adapt.observed_fraction
     _check(isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 < fraction <= 1,
            "adapt.observed_fraction", fraction, "a fraction in (0, 1] (of each batch: observations; the rest simulations)")

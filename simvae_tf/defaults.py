@@ -27,6 +27,12 @@ def base_config() -> ml_collections.ConfigDict:
     # dcgan: hidden layers between the latents and the generator's 4x4 projection; 0 is
     # DCGAN's linear projection (and what workdirs from before this key trained).
     config.model.stem_layers = 0
+    # Arithmetic of the networks: "float32", or "mixed_bfloat16" (bfloat16 compute, float32
+    # weights and outputs; for GPUs and CPUs with bf16 units). Checkpoints hold float32 either way.
+    config.model.precision = "float32"
+    # XLA-compile the training steps (Keras `jit_compile`). Off by default: runs enable op
+    # determinism, which XLA does not guarantee for every op.
+    config.model.jit_compile = False
 
     for stage in ("stage1", "stage2"):
         config[stage] = ml_collections.ConfigDict()

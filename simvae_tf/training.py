@@ -340,7 +340,8 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
     """Stage 1: fits G(z) ~ S(z) on `make_data(start_batch)` ((z, x) batches)."""
     generator = pair.generator
     with strategy.scope():
-        generator.compile(optimizer=make_optimizer(config.stage1), loss=losses.Discrepancy(pair.likelihood))
+        generator.compile(optimizer=make_optimizer(config.stage1), loss=losses.Discrepancy(pair.likelihood),
+                          jit_compile=config.model.jit_compile)
         generator.optimizer.build(generator.trainable_variables)
     if verbose:
         print(f"stage 1: fitting the generator G(z) ~ S(z) ({config.stage1.steps} steps)", flush=True)
@@ -370,7 +371,7 @@ def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_
     multiworker.broadcast_from_chief(strategy, pair.generator.weights)
     model = inverse_model(pair, config, strategy)
     with strategy.scope():
-        model.compile(optimizer=make_optimizer(config.stage2))
+        model.compile(optimizer=make_optimizer(config.stage2), jit_compile=config.model.jit_compile)
         model.optimizer.build(pair.encoder.trainable_variables)
     if verbose:
         latent_term = (f" + the simulated-latent term (weight {config.stage2.latent_weight:g})"

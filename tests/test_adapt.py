@@ -7,17 +7,8 @@ import numpy as np
 import pytest
 
 import simvae_tf as sv
-from conftest import TINY, read_json, run_cli
+from conftest import read_json, run_cli, tiny_config
 from simvae_tf import adaptation
-
-
-def tiny_config(sim):
-    config = sv.get_config(sim)
-    for key, value in TINY.items():
-        block, _, name = key.rpartition(".")
-        setattr(config[block] if block else config, name, value)
-    config.adapt.steps, config.adapt.steps_per_loop = 4, 2
-    return config
 
 
 def grey_paper(x):
@@ -28,7 +19,8 @@ def grey_paper(x):
 @pytest.fixture(scope="module")
 def box_run(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("adapt") / "box")
-    return sv.fit("box", config=tiny_config("box"), workdir=workdir, verbose=0)
+    return sv.fit("box", config=tiny_config("box", **{"adapt.steps": 4, "adapt.steps_per_loop": 2}), workdir=workdir,
+                  verbose=0)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import simvae_tf as sv
-from conftest import TINY, run_cli
+from conftest import run_cli, tiny_config
 from simvae_tf import calibration, losses, training
 from simvae_tf.models.latent_layout import LatentLayout
 from simvae_tf.posterior import Posterior
@@ -110,11 +110,7 @@ def test_expected_calibration_error_is_zero_when_calibrated_and_large_when_overc
 
 @pytest.fixture(scope="module")
 def dsprites_run(tmp_path_factory):
-    config = sv.get_config("dsprites")
-    for key, value in TINY.items():
-        block, _, name = key.rpartition(".")
-        setattr(config[block] if block else config, name, value)
-    config.simulator.source = "procedural"
+    config = tiny_config("dsprites", **{"simulator.source": "procedural"})
     return sv.fit("dsprites", config=config, workdir=str(tmp_path_factory.mktemp("cat") / "ds"), verbose=0)
 
 

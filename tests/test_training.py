@@ -239,3 +239,18 @@ def test_the_orbit_line_likelihood_is_the_gaussian_mass_on_the_line():
     std = np.exp(log_std.numpy()[0])
     density = np.prod(np.exp(-0.5 * ((points - mean.numpy()[0]) / std) ** 2) / (np.sqrt(2 * np.pi) * std), axis=1)
     assert nll == pytest.approx(-np.log(np.trapezoid(density, t)), rel=1e-4)
+
+
+def test_mixed_precision_computes_in_bfloat16_and_returns_float32():
+    import simvae_tf as sv
+    from simvae_tf import simulators
+    from simvae_tf.models import build_models
+
+    config = sv.get_config("box")
+    config.model.precision = "mixed_bfloat16"
+    generator, encoder = build_models(config, simulators.make("box", config.simulator.to_dict()))
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    for model in (generator, encoder):
+        assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+        assert model.output.dtype == "float32" and all(w.dtype == "float32" for w in model.weights)
+    assert generator(np.zeros((2, 4), np.float32)).dtype == "float32"

@@ -20,7 +20,29 @@ def build_models(config, simulator):
     """(generator, encoder) keras.Models for the simulator's output kind; call inside the
     strategy scope. The generator reads the latents' network coding and the encoder
     answers in the layout of `latent_layout.LatentLayout` (one-hot inputs and class logits
-    for categorical latents)."""
+    for categorical latents). With model.precision "mixed_bfloat16" both compute in
+    bfloat16 and return float32."""
+    if config.model.precision == "float32":
+        return _build_models(config, simulator)
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.model.precision)
+    try:
+        generator, encoder = _build_models(config, simulator)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return _float32_outputs(generator), _float32_outputs(encoder)
+
+
+def _float32_outputs(model):
+    import keras
+
+    output = keras.layers.Activation("linear", dtype="float32", name="float32_output")(model.output)
+    return keras.Model(model.input, output, name=model.name)
+
+
+def _build_models(config, simulator):
     from simvae_tf.models.latent_layout import LatentLayout
 
     layout = LatentLayout(simulator.latents)
