@@ -6,7 +6,9 @@ then write one table (ours next to the paper's) into benchmarks/RESULTS.md.
 
 Each simulator runs through the CLI in its own workdir under --root, so an interrupted
 reproduction resumes where it stopped (finished simulators are not retrained); progress
-is the CLI's own. Wall time counts this invocation's training + evaluation per simulator
+is the CLI's own. Surrogate fidelity (`stage1` of metrics.json): PSNR of G(z) against S(z),
+and for images the mean error on the pixels a 1-pixel blur changes (where the detail lives)
+beside the error elsewhere. Wall time counts this invocation's training + evaluation per simulator
 (0 when a finished run is reused, then the previous figure is kept).
 """
 
@@ -82,13 +84,17 @@ def row(sim: str, metrics: dict, seconds: float) -> str:
                                        for name, block in metrics["categorical"].items())
     coverage_error = metrics.get("calibration", {}).get("max_coverage_error", {})
     worst = max((v for v in coverage_error.values() if v is not None), default=None)
+    stage1 = metrics.get("stage1", {})
+    fidelity = f"PSNR {fmt(stage1.get('psnr_db'), 1)} dB"
+    if "detail_mean_abs_error" in stage1:
+        fidelity += f"; detail MAE {fmt(stage1['detail_mean_abs_error'])} (flat {fmt(stage1.get('flat_mean_abs_error'))})"
     derived = metrics.get("derived", {})
     slopes = "; ".join(f"{q}: slope {d['slope']:.4f}, R^2 {d['r2']:.5f}" for q, d in derived.items()
                        if isinstance(d, dict) and "slope" in d) if sim == "rlc" else ""
     return (f"| {sim} | {fmt(metrics['stage2']['mig'])} | {fmt(metrics['ground_truth']['mig'])} | {paper_mig} | "
             f"{paper_gt} | {correlations} | {fmt(min(canonical_r2) if canonical_r2 else None)} / "
             f"{fmt(sum(canonical_r2) / len(canonical_r2) if canonical_r2 else None)} | "
-            f"{fmt(_recovery(metrics)['mig'])} | {observable} | {slopes or '-'} | {fmt(worst)} | {seconds / 60:.1f} | "
+            f"{fmt(_recovery(metrics)['mig'])} | {observable} | {slopes or '-'} | {fidelity} | {fmt(worst)} | {seconds / 60:.1f} | "
             f"{TARGETS[sim]}: {target_met(sim, metrics)} |")
 
 
@@ -126,8 +132,8 @@ def main() -> None:
         f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
         "| simulator | MIG | ground-truth MIG | paper MIG | paper GT MIG | GT correlations | invariance-aware R^2 min / mean "
         "| invariance-aware MIG | observable consistency S(z) vs S(E(S(z))) | RLC f0 / Q from Z vs V "
-        "| largest coverage error (50/68/90/95%) | wall time (min) | target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| surrogate fidelity G(z) vs S(z) | largest coverage error (50/68/90/95%) | wall time (min) | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows, ""])
     print(table)
     if not args.no_record:

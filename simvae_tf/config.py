@@ -140,6 +140,9 @@ def validate(config) -> None:
         _check(isinstance(value, (int, float)) and value > 0, key, value, "a positive number (Adam's step size)")
     non_negative("stage2.kl_weight", float)
     non_negative("stage2.latent_weight", float)
+    non_negative("stage2.reconstruction_weight", float)
+    _check(config.stage2.reconstruction_weight > 0 or config.stage2.latent_weight > 0, "stage2.reconstruction_weight",
+           config.stage2.reconstruction_weight, "positive, or stage2.latent_weight positive (else stage 2 has no loss)")
     non_negative("model.stem_layers")
     non_negative("data.num_workers")
     non_negative("data.cache_size")

@@ -48,6 +48,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Weight of the simulated-latent likelihood term in stage 2 (0 = the paper: x only);
     # see README ("the latent term").
     config.stage2.latent_weight = 0.0
+    # Weight of the reconstruction term D[x, G(E(x))] (eq. 4). 0 with a latent term leaves
+    # eq. 5 alone: the inverse trained directly on simulated (z, S(z)) pairs (the ablation of
+    # benchmarks/objective_ablation.py).
+    config.stage2.reconstruction_weight = 1.0
     # Categorical latents (`Latent(values=...)`): the straight-through Gumbel-softmax
     # temperature of stage 2's reconstruction term, decaying exponentially from the first
     # to the second over the stage (unused without categorical latents).

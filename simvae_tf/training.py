@@ -46,7 +46,8 @@ class InverseModel(keras.Model):
 
     def __init__(self, encoder: keras.Model, generator: keras.Model, output_kind: str,
                  kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, orbit_direction=None,
-                 layout=None, temperatures: tuple[float, float] = (1.0, 1.0), total_steps: int = 1, **kwargs):
+                 layout=None, temperatures: tuple[float, float] = (1.0, 1.0), total_steps: int = 1,
+                 reconstruction_weight: float = 1.0, **kwargs):
         super().__init__(name="inverse_simulator", **kwargs)
         self.encoder = encoder
         self.generator = generator
@@ -54,6 +55,7 @@ class InverseModel(keras.Model):
         self.output_kind = output_kind
         self.kl_weight = float(kl_weight)
         self.latent_weight = float(latent_weight)
+        self.reconstruction_weight = float(reconstruction_weight)
         # A continuous invariance (RLC): targets slide along it (`losses.slide_along_orbit`).
         self.orbit_direction = None if orbit_direction is None else [float(d) for d in orbit_direction]
         self.layout = layout if layout is not None and layout.has_categorical else None
@@ -145,7 +147,7 @@ class InverseModel(keras.Model):
             kl += tf.reduce_sum(tf.nn.softmax(l) * tf.nn.log_softmax(l), axis=-1) + tf.math.log(
                 tf.cast(tf.shape(l)[-1], kl.dtype))
         terms = {"reconstruction": losses.per_example_discrepancy(self.output_kind, x, prediction), "kl": kl}
-        terms["loss"] = terms["reconstruction"] + self.kl_weight * terms["kl"]
+        terms["loss"] = self.reconstruction_weight * terms["reconstruction"] + self.kl_weight * terms["kl"]
         if targets is not None:
             terms["latent_nll"] = self._latent_nll(targets, mean, log_std, logits)
             weights = 1.0 if target_weights is None else tf.cast(target_weights, mean.dtype)
@@ -361,7 +363,8 @@ def inverse_model(pair, config, strategy) -> InverseModel:
                             seed=config.seed, latent_weight=config.stage2.latent_weight,
                             orbit_direction=pair.orbit_direction, layout=pair.layout,
                             temperatures=(config.stage2.gumbel_temperature, config.stage2.gumbel_temperature_end),
-                            total_steps=config.stage2.steps)
+                            total_steps=config.stage2.steps,
+                            reconstruction_weight=config.stage2.reconstruction_weight)
 
 
 def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:
@@ -374,10 +377,12 @@ def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_
         model.compile(optimizer=make_optimizer(config.stage2), jit_compile=config.model.jit_compile)
         model.optimizer.build(pair.encoder.trainable_variables)
     if verbose:
-        latent_term = (f" + the simulated-latent term (weight {config.stage2.latent_weight:g})"
-                       if config.stage2.latent_weight > 0 else "")
-        print(f"stage 2: fitting the encoder through the frozen generator{latent_term} "
-              f"({config.stage2.steps} steps)", flush=True)
+        weight = config.stage2.reconstruction_weight
+        terms = ([f"through the frozen generator (weight {weight:g})" if weight != 1 else "through the frozen generator"]
+                 if weight > 0 else [])
+        if config.stage2.latent_weight > 0:
+            terms.append(f"on the simulated latents (weight {config.stage2.latent_weight:g})")
+        print(f"stage 2: fitting the encoder {' + '.join(terms)} ({config.stage2.steps} steps)", flush=True)
     return run_stage("stage2", model, config.stage2, checkpoint_dir(root, "stage2"), make_data, writer,
                      summary_fn=summary_fn, verbose=verbose)
 

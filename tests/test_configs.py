@@ -6,6 +6,7 @@ import os
 import pytest
 
 from simvae_tf import config as config_lib, simulators
+from simvae_tf.errors import ConfigError
 from simvae_tf.simulators import BUILTIN
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -62,3 +63,12 @@ def test_your_own_simulator_gets_the_custom_variant_of_its_output_kind():
     assert config_lib.get_config(image_sim).model.width == 16
     assert config_lib.get_config(Ramp).model.width == 256
     assert config_lib.get_config("box").stage2.latent_weight == 100  # built-ins keep their own files
+
+
+def test_stage2_without_any_loss_term_is_refused_naming_both_keys():
+    config = config_lib.get_config("box")
+    config.stage2.reconstruction_weight = 0.0
+    config_lib.validate(config)  # eq. 5 alone: the latent term remains
+    config.stage2.latent_weight = 0.0
+    with pytest.raises(ConfigError, match=r"stage2.reconstruction_weight.*0.0.*stage2.latent_weight positive"):
+        config_lib.validate(config)

@@ -346,3 +346,51 @@ def test_ten_thousand_samples_by_eleven_latents_is_fast():
     start = time.perf_counter()
     metrics.mig(metrics.mutual_information_matrix(z, v))
     assert time.perf_counter() - start < 2.0
+
+
+# -- surrogate fidelity ------------------------------------------------------------------------
+def cross_images(num: int = 3, size: int = 16) -> np.ndarray:
+    """A grey square with a one-pixel blue cross at its centre: detail lives on the cross."""
+    images = np.zeros((num, size, size, 3))
+    images[:, 4:12, 4:12, :] = 0.5
+    images[:, 8, 4:12, :] = images[:, 4:12, 8, :] = (0.0, 0.0, 1.0)
+    return images
+
+
+def test_psnr_hand_values():
+    x = np.zeros((2, 4, 4, 1))
+    assert metrics.psnr(x, x) == pytest.approx(100.0)
+    assert metrics.psnr(x, x + 0.1) == pytest.approx(20.0)  # MSE 0.01 at peak 1
+    assert metrics.psnr(x, x + 2.0, peak=20.0) == pytest.approx(20.0)
+
+
+def test_psnr_peak_per_channel():
+    x = np.zeros((2, 5, 2))
+    y = x + np.array([0.1, 10.0])  # 10% of each channel's range
+    assert metrics.psnr(x, y, peak=np.array([1.0, 100.0])) == pytest.approx(20.0)
+
+
+def test_gaussian_blur_keeps_flat_images_and_mass():
+    flat = np.full((1, 9, 9, 2), 0.3)
+    np.testing.assert_allclose(metrics.gaussian_blur(flat), flat)
+    point = np.zeros((1, 15, 15, 1))
+    point[0, 7, 7, 0] = 1.0
+    blurred = metrics.gaussian_blur(point)
+    assert blurred.sum() == pytest.approx(1.0) and blurred[0, 7, 7, 0] < 0.2
+
+
+def test_detail_mask_finds_the_cross_not_the_flat_parts():
+    mask = metrics.detail_mask(cross_images())
+    assert mask[:, 8, 6].all() and mask[:, 6, 8].all()  # on the cross
+    assert not mask[:, 0, 0].any() and not mask[:, 5, 5].any()  # background, square interior
+    assert 0 < mask.mean() < 0.5
+
+
+def test_detail_error_scores_a_blurred_surrogate_worse_than_its_mean_error_suggests():
+    x = cross_images()
+    blurred = metrics.gaussian_blur(x, sigma=1.5)
+    exact, blurry = metrics.detail_error(x, x), metrics.detail_error(x, blurred)
+    assert exact["detail_mean_abs_error"] == 0.0
+    assert blurry["detail_mean_abs_error"] > 3 * blurry["flat_mean_abs_error"]
+    assert blurry["detail_mean_abs_error"] > np.abs(x - blurred).mean() * 2
+    assert metrics.detail_error(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 4, 1)))["detail_mean_abs_error"] is None

@@ -136,6 +136,24 @@ def test_stage2_latent_term_is_logged_and_added_to_the_loss():
     assert logs["loss"] == pytest.approx(logs["reconstruction"] + 2.0 * expected_nll, rel=1e-5)
 
 
+@pytest.mark.parametrize("reconstruction_weight", [0.0, 0.5])
+def test_stage2_reconstruction_weight_scales_eq4_and_zero_leaves_eq5_alone(reconstruction_weight):
+    generator, encoder = _models(tf.distribute.get_strategy())
+    z, x = _batch()
+    model = ZeroNoiseInverse(encoder, generator, "image", latent_weight=2.0,
+                             reconstruction_weight=reconstruction_weight)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    data = tf.data.Dataset.from_tensors((x, z[:, None, :]))
+    logs = model.evaluate(data, verbose=0, return_dict=True)
+    assert logs["reconstruction"] > 0  # still reported
+    assert logs["loss"] == pytest.approx(reconstruction_weight * logs["reconstruction"] + 2.0 * logs["latent_nll"],
+                                         rel=1e-5)
+    if reconstruction_weight == 0:  # eq. 5 alone: the loss is the latent term only
+        mean, log_std = tf.split(encoder(x), 2, axis=-1)
+        expected = 2.0 * losses.nearest_target_gaussian_nll(z[:, None, :], mean, log_std).numpy().mean()
+        assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_stage2_loss_is_the_mean_per_example_discrepancy():
     generator, encoder = _models(tf.distribute.get_strategy())
     _, x = _batch()

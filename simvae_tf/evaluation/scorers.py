@@ -47,9 +47,13 @@ def surrogate(s: EvaluationSamples):
     stage1 = {"mean_abs_error": float(np.abs(generated - s.x).mean())}
     if s.simulator.output_spec.is_image:
         stage1["foreground_iou"] = metrics.observable_consistency_images(s.x, generated)
+        stage1["psnr_db"] = metrics.psnr(s.x, generated)
+        stage1.update(metrics.detail_error(s.x, generated))
     else:
-        stage1["mean_abs_error_per_channel"] = metrics.observable_consistency_signals(
-            _channels_last(s.x), _channels_last(generated)).tolist()
+        x, g = _channels_last(s.x), _channels_last(generated)
+        stage1["mean_abs_error_per_channel"] = metrics.observable_consistency_signals(x, g).tolist()
+        value_range = (x.max(axis=tuple(range(x.ndim - 1))) - x.min(axis=tuple(range(x.ndim - 1))))
+        stage1["psnr_db"] = metrics.psnr(x, g, np.maximum(value_range, 1e-12))  # peak: each channel's range
     stage1["discrepancy"] = float(np.mean(s.pair.discrepancy(s.v, s.x)))
     from simvae_tf import losses  # TensorFlow: loaded by the pair already
 
