@@ -328,6 +328,9 @@ def fit(sim: SimulatorLike, config=None, workdir: str | None = None, strategy="a
         raise ConfigError(f"--mode={mode!r} unknown; use one of {', '.join(MODES)}")
     config = get_config(sim) if config is None else config
     config_lib.validate(config)
+    if config.method != "simvae":
+        raise ConfigError(f"config.method={config.method!r}: fit trains SimVAE; the beta-VAE baseline is "
+                          "simvae_tf.beta_vae.fit(sim, config, workdir) (or the CLI with --config.method=beta_vae)")
     _check_workers(sim, config)
     workdir = workdir or default_workdir(simulators.name_of(sim))
     verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose

@@ -20,6 +20,7 @@ from simvae_tf.simulators import BUILTIN, SimulatorLike, name_of, resolve_class
 
 CUSTOM_CONFIG = "custom.py"
 PRECISIONS = ("float32", "mixed_bfloat16")
+METHODS = ("simvae", "beta_vae")
 
 
 def config_dir() -> str:
@@ -144,6 +145,11 @@ def validate(config) -> None:
     _check(config.stage2.reconstruction_weight > 0 or config.stage2.latent_weight > 0, "stage2.reconstruction_weight",
            config.stage2.reconstruction_weight, "positive, or stage2.latent_weight positive (else stage 2 has no loss)")
     non_negative("model.stem_layers")
+    _check(config.method in METHODS, "method", config.method, f"one of {', '.join(repr(m) for m in METHODS)}")
+    non_negative("beta_vae.beta", float)
+    _check(isinstance(config.beta_vae.latent_dim, int) and config.beta_vae.latent_dim >= 2, "beta_vae.latent_dim",
+           config.beta_vae.latent_dim, "an integer >= 2 (MIG needs two latents)")
+    non_negative("beta_vae.steps")
     non_negative("data.num_workers")
     non_negative("data.cache_size")
     dataset_dir = config.data.dataset_dir

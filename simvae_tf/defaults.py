@@ -15,6 +15,9 @@ LATENT_WEIGHT = 100.0
 def base_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
+    # "simvae" (the two stages), or "beta_vae": the unsupervised baseline of
+    # simvae_tf/beta_vae.py (encoder and decoder on simulator outputs only).
+    config.method = "simvae"
     config.batch_size = 64  # global batch; must divide evenly over the replicas
     # Constructor options of the simulator (e.g. renderer='matplotlib').
     config.simulator = ml_collections.ConfigDict()
@@ -57,6 +60,13 @@ def base_config() -> ml_collections.ConfigDict:
     # to the second over the stage (unused without categorical latents).
     config.stage2.gumbel_temperature = 1.0
     config.stage2.gumbel_temperature_end = 0.5
+
+    # method="beta_vae": the KL weight, the number of (unnamed) latents (10, as in Locatello
+    # et al.'s study) and the steps (0: stage1.steps + stage2.steps, SimVAE's budget).
+    config.beta_vae = ml_collections.ConfigDict()
+    config.beta_vae.beta = 4.0
+    config.beta_vae.latent_dim = 10
+    config.beta_vae.steps = 0
 
     config.data = ml_collections.ConfigDict()
     config.data.num_workers = 0  # >0: simulate in that many worker processes

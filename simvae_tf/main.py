@@ -53,8 +53,23 @@ def run(argv) -> None:
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
+    if config.method == "beta_vae":  # the unsupervised baseline: one process, trains and scores
+        _fit_beta_vae(config)
+        return
     api.fit(FLAGS.sim, config=config, workdir=FLAGS.workdir, strategy=FLAGS.strategy, mode=FLAGS.mode,
             stage1_from=FLAGS.stage1_from)
+
+
+def _fit_beta_vae(config) -> None:
+    from simvae_tf import beta_vae, simulators
+    from simvae_tf.workdir import default_workdir
+
+    if FLAGS.mode != "all" or FLAGS.strategy not in ("auto", "default") or FLAGS.stage1_from:
+        raise ConfigError("--config.method=beta_vae trains and scores in one process: drop --mode, --strategy "
+                          "and --stage1_from")
+    workdir = FLAGS.workdir or default_workdir(simulators.name_of(FLAGS.sim)) + "_beta_vae"
+    print(f"simvae_tf: sim={FLAGS.sim} method=beta_vae workdir={workdir}", flush=True)
+    beta_vae.fit(FLAGS.sim, config, workdir, verbose=1 if sys.stdout.isatty() else 2)
 
 
 def main() -> None:
