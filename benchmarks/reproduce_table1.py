@@ -2,7 +2,7 @@
 then write one table (ours next to the paper's) into benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/reproduce_table1.py [--sims=box,polygon,fourier,rlc,dsprites]
-        [--root=runs/table1] [--extra=--config.KEY=VALUE ...]
+        [--root=runs/table1] [--config.KEY=VALUE ...]
 
 Each simulator runs through the CLI in its own workdir under --root, so an interrupted
 reproduction resumes where it stopped (finished simulators are not retrained); progress
@@ -67,6 +67,12 @@ def _recovery(metrics: dict) -> dict:
     return metrics["canonical"].get("aligned", metrics["canonical"])
 
 
+def check_extra(parser: argparse.ArgumentParser, extra: list[str]) -> None:
+    wrong = [flag for flag in extra if not flag.startswith("--config.")]
+    if wrong:
+        parser.error(f"unrecognized arguments: {' '.join(wrong)} (only --config.KEY=VALUE flags pass to the runs)")
+
+
 def fmt(value, digits=3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -102,9 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sims", default="box,polygon,fourier,rlc,dsprites")
     parser.add_argument("--root", default=os.path.join(REPO, "runs", "table1"))
-    parser.add_argument("--extra", nargs="*", default=[], help="extra CLI flags for every run")
     parser.add_argument("--no-record", action="store_true")
-    args = parser.parse_args()
+    args, args.extra = parser.parse_known_args()  # --config.KEY=VALUE flags go to every run
+    check_extra(parser, args.extra)
 
     times_path = os.path.join(args.root, "wall_times.json")
     os.makedirs(args.root, exist_ok=True)
