@@ -36,6 +36,7 @@ VARIANTS = {
     "eq4": ("eq. 4 alone (the paper)", ["--config.stage2.latent_weight=0"]),
     "eq5": ("eq. 5 alone (latent term only)", ["--config.stage2.reconstruction_weight=0"]),
 }
+VARIANT_KEYS = {"stage2.latent_weight", "stage2.reconstruction_weight"}
 
 
 def stage_minutes(workdir: str, stage: str) -> float | None:
@@ -56,6 +57,27 @@ def run_cli(sim: str, workdir: str, flags: list[str]) -> None:
                             cwd=REPO)
     if result.returncode:
         sys.exit(f"{sim} {workdir} failed (exit {result.returncode}); rerun this command to resume")
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def check_same_setup(source: str, workdir: str, variant_keys: set[str]) -> None:
+    """The variant's config.json must equal the Table 1 run's but for its own keys (and keys
+    added since, at their defaults): else the rows would not compare like with like."""
+    from simvae_tf import defaults
+
+    reference = flat(defaults.base_config().to_dict())
+    old, new = (flat(json.load(open(os.path.join(d, "config.json")))["config"]) for d in (source, workdir))
+    differ = sorted(k for k in set(old) | set(new) if k not in variant_keys and
+                    old.get(k, reference.get(k)) != new.get(k, reference.get(k)))
+    if differ:
+        sys.exit(f"{workdir} differs from {source} in {', '.join(differ)}: pass the Table 1 run's --config flags "
+                 "(and only those) to this script")
 
 
 def coverage_at(metrics: dict, level: str) -> str:
@@ -109,6 +131,9 @@ def main() -> None:
     rows = []
     for sim in args.sims.split(","):
         source = os.path.join(args.table1_root, sim)
+        if json.load(open(os.path.join(source, "config.json")))["config"]["stage2"].get("latent_weight", 0) <= 0:
+            sys.exit(f"{source}: its config has no latent term, so eq. 4 is the shipped run and eq. 5 has no loss; "
+                     "this ablation compares configs that use both")
         if not os.path.exists(os.path.join(source, "metrics.json")):
             sys.exit(f"--table1_root={args.table1_root} has no finished {sim} run; run benchmarks/reproduce_table1.py "
                      f"--root={args.table1_root} --sims={sim} first")
@@ -116,6 +141,7 @@ def main() -> None:
             workdir = os.path.join(args.root, sim, key)
             print(f"=== {sim} {label} -> {workdir}", flush=True)
             run_cli(sim, workdir, [f"--stage1_from={source}", *flags, *args.extra])
+            check_same_setup(source, workdir, VARIANT_KEYS)
             rows.append(simvae_row(sim, label, json.load(open(os.path.join(workdir, "metrics.json"))),
                                    stage_minutes(workdir, "stage2")))
         rows.append(simvae_row(sim, "both (shipped config, Table 1 run)",

@@ -125,6 +125,11 @@ def main() -> None:
         if result.returncode:
             sys.exit(f"{sim} failed (exit {result.returncode}); rerun this command to resume")
         elapsed = time.time() - started
+        with open(os.path.join(workdir, "metrics.json")) as f:
+            scored_before_fidelity = "psnr_db" not in json.load(f).get("stage1", {})
+        if scored_before_fidelity:  # a run finished before the fidelity scores existed: score it again
+            subprocess.run([sys.executable, "-m", "simvae_tf.main", f"--sim={sim}", f"--workdir={workdir}",
+                            "--mode=evaluate", *args.extra], cwd=REPO, check=True)
         if elapsed > 60 or sim not in times:  # a reused finished run keeps its recorded time
             times[sim] = elapsed
             with open(times_path, "w") as f:

@@ -200,7 +200,9 @@ class Adaptation:
         self.record()
 
         x_model = pair.to_model_space(self.x).astype(np.float32)
-        model = training.inverse_model(pair, config, run.strategy)
+        # Observations have no latents: reconstruction is all they can teach, so it keeps weight 1
+        # even for a run trained on the latent term alone (stage2.reconstruction_weight=0).
+        model = training.inverse_model(pair, config, run.strategy, reconstruction_weight=1.0)
         with run.strategy.scope():
             model.compile(optimizer=training.make_optimizer(config.adapt), jit_compile=config.model.jit_compile)
             model.optimizer.build(pair.encoder.trainable_variables)

@@ -433,6 +433,9 @@ def open_run(workdir: str, strategy="auto", verbose: int | None = None) -> Run:
         raise ConfigError(f"--model={workdir} holds no simvae_tf run (no config.json); pass a run's workdir "
                           "(the --workdir it was trained in)")
     record = read_json(record_path)
+    if record.get("config", {}).get("method", "simvae") != "simvae":
+        raise ConfigError(f"--model={workdir} holds a {record['config']['method']} baseline run, not a SimVAE "
+                          "one: its scores are in its metrics.json; pass a SimVAE run's workdir")
     config = defaults.base_config().to_dict()
     _merge(config, record["config"])
     config = ml_collections.ConfigDict(config)

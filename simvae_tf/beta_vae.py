@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from simvae_tf import config as config_lib
 from simvae_tf import data, losses, metrics, models, simulators, training
 from simvae_tf.errors import ConfigError
 from simvae_tf.training_data import TrainingData
@@ -75,7 +76,7 @@ class BetaVAE(keras.Model):
 def build_networks(config, simulator) -> tuple[keras.Model, keras.Model]:
     """(encoder x -> [mean | log_std] of beta_vae.latent_dim, decoder) of SimVAE's families."""
     dim, spec = int(config.beta_vae.latent_dim), simulator.output_spec
-    if models.model_family(config, simulator) == "dcgan":
+    if models.check_family(config, simulator) == "dcgan":
         from simvae_tf.models import dcgan
 
         channels = spec.shape[-1]
@@ -134,23 +135,35 @@ def score(simulator, encoder: keras.Model, decoder: keras.Model, scaler, eval_co
     }
 
 
-def fit(sim, config, workdir: str, verbose: int = 1) -> dict:
-    """Trains (resuming from the workdir's checkpoint), scores and writes metrics.json;
-    returns the metrics. One process, the default strategy."""
+def check(config, simulator) -> None:
+    """What the baseline refuses, before anything is written."""
+    config_lib.validate(config)
     if config.method != STAGE:
         raise ConfigError(f"config.method={config.method!r}: simvae_tf.beta_vae.fit trains method='beta_vae'")
+    if config.model.precision != "float32" or config.model.jit_compile:
+        raise ConfigError("method='beta_vae' trains in float32 without XLA: drop --config.model.precision and "
+                          "--config.model.jit_compile")
+    training.loops(stage_config(config))  # steps divisible into loops
+    output_kind(simulator)
+    models.check_family(config, simulator)
+
+
+def fit(sim, config, workdir: str, verbose: int = 1) -> dict:
+    """Trains (resuming from the workdir's checkpoint), scores and writes metrics.json;
+    returns the metrics. One process, the default strategy, op determinism on."""
     started = time.time()
+    simulator = simulators.make(sim, config.simulator.to_dict())
+    check(config, simulator)
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    simulator = simulators.make(sim, config.simulator.to_dict())
     kind = output_kind(simulator)
     directory = Workdir(workdir)
-    # Only x is read: the stream of stage 2 without the latent term.
-    x_only = config.copy_and_resolve_references()
-    x_only.stage2.latent_weight = 0.0
-    training_data = TrainingData(simulator, x_only, directory.root, verbose)
+    training_data = TrainingData(simulator, config, directory.root, verbose)
     data.simulate_batch(simulator, config.seed, "probe", 0, 2)  # a broken simulator fails before any file
+    training_data.check_dataset()
     directory.record(simulators.name_of(sim), simulator, config)
+    training_data.record_dataset()
+    keras.utils.set_random_seed(config.seed)  # the networks' initialisation, whatever ran before
     encoder, decoder = build_networks(config, simulator)
     model = BetaVAE(encoder, decoder, kind, config.beta_vae.beta, seed=config.seed)
     block = stage_config(config)
@@ -163,12 +176,15 @@ def fit(sim, config, workdir: str, verbose: int = 1) -> dict:
                               lambda start: training_data.dataset("stage2", start, element="x"),
                               directory.writer(STAGE), verbose=verbose)
     directory.record_training({STAGE: logs})
+    trained_now = bool(logs)
     results = {"method": STAGE, "simulator": simulator.name, "seed": config.seed,
                "eval_samples": config.eval.num_samples, "num_bins": config.eval.num_bins,
                "latent_names": simulator.latent_names, "beta": float(config.beta_vae.beta),
                "latent_dim": int(config.beta_vae.latent_dim), "steps": int(block.steps),
                STAGE: score(simulator, encoder, decoder, training_data.scaler(), config.eval, config.seed, kind)}
-    results["seconds"] = round(time.time() - started, 1)
+    # A rerun of a finished run only scores: it keeps the training run's time.
+    previous = directory.read_metrics().get("seconds")
+    results["seconds"] = round(time.time() - started, 1) if trained_now or previous is None else previous
     directory.update_metrics(results)
     if verbose:
         block_ = results[STAGE]

@@ -357,14 +357,17 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
                      summary_fn=summary_fn, verbose=verbose)
 
 
-def inverse_model(pair, config, strategy) -> InverseModel:
+def inverse_model(pair, config, strategy, reconstruction_weight: float | None = None) -> InverseModel:
+    """Stage 2's model from the config (`reconstruction_weight` overrides the config's)."""
+    if reconstruction_weight is None:
+        reconstruction_weight = config.stage2.reconstruction_weight
     with strategy.scope():
         return InverseModel(pair.encoder, pair.generator, pair.likelihood, config.stage2.kl_weight,
                             seed=config.seed, latent_weight=config.stage2.latent_weight,
                             orbit_direction=pair.orbit_direction, layout=pair.layout,
                             temperatures=(config.stage2.gumbel_temperature, config.stage2.gumbel_temperature_end),
                             total_steps=config.stage2.steps,
-                            reconstruction_weight=config.stage2.reconstruction_weight)
+                            reconstruction_weight=reconstruction_weight)
 
 
 def train_encoder(pair, config, root: str, strategy, make_data, writer, summary_fn=None, verbose: int = 1) -> dict:

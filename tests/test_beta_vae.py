@@ -48,7 +48,11 @@ def test_cli_trains_and_scores_against_the_factors_then_a_rerun_finds_it_complet
     again = run_cli(flags)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already complete (8/8 steps)" in again.stdout
-    assert read_json(os.path.join(workdir, "metrics.json"))["beta_vae"]["mig"] == pytest.approx(block["mig"])
+    rescored = read_json(os.path.join(workdir, "metrics.json"))
+    assert rescored["beta_vae"]["mig"] == pytest.approx(block["mig"])
+    assert rescored["seconds"] == results["seconds"]  # the training run's time, not the rescoring's
+    with pytest.raises(ConfigError, match="beta_vae baseline run"):
+        sv.open_run(workdir)
 
 
 def test_refusals_name_the_key_and_the_way_out(tmp_path):
@@ -63,6 +67,18 @@ def test_refusals_name_the_key_and_the_way_out(tmp_path):
     result = run_cli(["--sim=box", f"--workdir={tmp_path / 'b'}", "--config.method=vae", *tiny_flags()])
     assert result.returncode != 0 and "method" in result.stderr and "'beta_vae'" in result.stderr
     assert not os.path.exists(tmp_path / "b")
+
+
+def test_a_config_it_cannot_train_is_refused_before_anything_is_written(tmp_path):
+    config = tiny_config("box")
+    config.method = "beta_vae"
+    config.stage1.steps, config.stage2.steps, config.stage2.steps_per_loop = 3, 4, 2  # 7 steps, loops of 2
+    with pytest.raises(ConfigError, match="not a multiple"):
+        beta_vae.fit("box", config, str(tmp_path / "c"), verbose=0)
+    config.stage1.steps, config.model.precision = 4, "mixed_bfloat16"
+    with pytest.raises(ConfigError, match="float32"):
+        beta_vae.fit("box", config, str(tmp_path / "c"), verbose=0)
+    assert not os.path.exists(tmp_path / "c")
 
 
 def test_the_budget_defaults_to_both_stages_steps():

@@ -394,3 +394,29 @@ def test_detail_error_scores_a_blurred_surrogate_worse_than_its_mean_error_sugge
     assert blurry["detail_mean_abs_error"] > 3 * blurry["flat_mean_abs_error"]
     assert blurry["detail_mean_abs_error"] > np.abs(x - blurred).mean() * 2
     assert metrics.detail_error(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 4, 1)))["detail_mean_abs_error"] is None
+
+
+def test_detail_error_is_the_same_in_chunks(monkeypatch):
+    x = np.concatenate([cross_images(5), np.zeros((2, 16, 16, 3))])
+    y = metrics.gaussian_blur(x, sigma=1.5)
+    whole = metrics.detail_error(x, y)
+    monkeypatch.setattr(metrics, "DETAIL_CHUNK", 2)
+    chunked = metrics.detail_error(x, y)
+    for key in whole:
+        assert chunked[key] == pytest.approx(whole[key], rel=1e-6)
+
+
+def test_surrogate_scorer_psnr_skips_a_channel_the_simulator_never_varies():
+    from types import SimpleNamespace
+
+    from simvae_tf.evaluation import scorers
+    from simvae_tf.simulators.base import OutputSpec
+
+    x = np.zeros((4, 8, 2))
+    x[..., 0] = np.linspace(0.0, 10.0, 8)  # range 10; channel 1 is constant
+    generated = x + np.array([1.0, 0.5])  # 10% of channel 0's range; channel 1 off by a constant
+    pair = SimpleNamespace(generate=lambda v: generated, discrepancy=lambda v, x: np.zeros(len(x)), likelihood="signal")
+    samples = SimpleNamespace(pair=pair, v=np.zeros((4, 1)), x=x,
+                              simulator=SimpleNamespace(output_spec=OutputSpec(shape=(8, 2), kind="signal")))
+    blocks, _ = scorers.surrogate(samples)
+    assert blocks["stage1"]["psnr_db"] == pytest.approx(20.0)

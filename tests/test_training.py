@@ -154,6 +154,20 @@ def test_stage2_reconstruction_weight_scales_eq4_and_zero_leaves_eq5_alone(recon
         assert logs["loss"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_inverse_model_takes_the_weights_from_the_config_and_adaptation_overrides_reconstruction():
+    from types import SimpleNamespace
+
+    from conftest import tiny_config
+
+    generator, encoder = _models(tf.distribute.get_strategy())
+    pair = SimpleNamespace(encoder=encoder, generator=generator, likelihood="image", orbit_direction=None, layout=None)
+    config = tiny_config("box", **{"stage2.reconstruction_weight": 0.0, "stage2.latent_weight": 3.0})
+    model = training.inverse_model(pair, config, tf.distribute.get_strategy())
+    assert (model.reconstruction_weight, model.latent_weight) == (0.0, 3.0)
+    adapting = training.inverse_model(pair, config, tf.distribute.get_strategy(), reconstruction_weight=1.0)
+    assert adapting.reconstruction_weight == 1.0
+
+
 def test_stage2_loss_is_the_mean_per_example_discrepancy():
     generator, encoder = _models(tf.distribute.get_strategy())
     _, x = _batch()

@@ -52,8 +52,11 @@ def surrogate(s: EvaluationSamples):
     else:
         x, g = _channels_last(s.x), _channels_last(generated)
         stage1["mean_abs_error_per_channel"] = metrics.observable_consistency_signals(x, g).tolist()
-        value_range = (x.max(axis=tuple(range(x.ndim - 1))) - x.min(axis=tuple(range(x.ndim - 1))))
-        stage1["psnr_db"] = metrics.psnr(x, g, np.maximum(value_range, 1e-12))  # peak: each channel's range
+        axes = tuple(range(x.ndim - 1))
+        value_range = x.max(axis=axes) - x.min(axis=axes)
+        varies = value_range > 0  # a channel the simulator never varies has no range to compare against
+        stage1["psnr_db"] = (metrics.psnr(x[..., varies], g[..., varies], value_range[varies])  # peak: its range
+                             if varies.any() else None)
     stage1["discrepancy"] = float(np.mean(s.pair.discrepancy(s.v, s.x)))
     from simvae_tf import losses  # TensorFlow: loaded by the pair already
 

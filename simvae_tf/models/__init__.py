@@ -16,6 +16,20 @@ def model_family(config, simulator) -> str:
     return family
 
 
+def check_family(config, simulator) -> str:
+    """The model family, or a ConfigError when it cannot read the simulator's outputs."""
+    family, spec = model_family(config, simulator), simulator.output_spec
+    if family == "dcgan":
+        from simvae_tf.models import dcgan
+
+        if not spec.is_image or spec.shape[:2] != (dcgan.IMAGE_SIZE, dcgan.IMAGE_SIZE):
+            raise ConfigError(f"model.family='dcgan' needs 64x64 images, but {simulator.name!r} outputs "
+                              f"{spec.kind} of shape {spec.shape}; use model.family='mlp' or 'auto'")
+    elif family != "mlp":
+        raise ConfigError(f"model.family={family!r} unknown; use 'auto', 'dcgan' or 'mlp'")
+    return family
+
+
 def build_models(config, simulator):
     """(generator, encoder) keras.Models for the simulator's output kind; call inside the
     strategy scope. The generator reads the latents' network coding and the encoder
@@ -46,26 +60,21 @@ def _build_models(config, simulator):
     from simvae_tf.models.latent_layout import LatentLayout
 
     layout = LatentLayout(simulator.latents)
-    family, spec = model_family(config, simulator), simulator.output_spec
+    family, spec = check_family(config, simulator), simulator.output_spec
     k, num_logits = layout.network_width, sum(layout.sizes)
     num_gaussian = len(layout.continuous)
     if family == "dcgan":
         from simvae_tf.models import dcgan
 
-        if not spec.is_image or spec.shape[:2] != (dcgan.IMAGE_SIZE, dcgan.IMAGE_SIZE):
-            raise ConfigError(f"model.family='dcgan' needs 64x64 images, but {simulator.name!r} outputs "
-                              f"{spec.kind} of shape {spec.shape}; use model.family='mlp' or 'auto'")
         channels = spec.shape[-1]
         return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv,
                                       config.model.stem_layers),
                 dcgan.build_encoder(channels, num_gaussian, config.model.width, config.model.coord_conv, num_logits))
-    if family == "mlp":
-        from simvae_tf import losses
-        from simvae_tf.models import mlp
+    from simvae_tf import losses
+    from simvae_tf.models import mlp
 
-        likelihood = losses.likelihood_of(spec.kind, simulator.stochastic)
-        return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth,
-                                    heteroscedastic=likelihood == losses.HETEROSCEDASTIC_SIGNAL),
-                mlp.build_encoder(spec.shape, num_gaussian, config.model.width, config.model.depth, num_logits))
-    raise ConfigError(f"model.family={family!r} unknown; use 'auto', 'dcgan' or 'mlp'")
+    likelihood = losses.likelihood_of(spec.kind, simulator.stochastic)
+    return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth,
+                                heteroscedastic=likelihood == losses.HETEROSCEDASTIC_SIGNAL),
+            mlp.build_encoder(spec.shape, num_gaussian, config.model.width, config.model.depth, num_logits))
 
