@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -153,10 +152,8 @@ def main() -> None:
         rows.append(beta_vae_row(sim, json.load(open(os.path.join(workdir, "metrics.json"))),
                                  stage_minutes(workdir, "beta_vae")))
 
-    command = "python benchmarks/objective_ablation.py " + " ".join(sys.argv[1:])
     table = "\n".join([
-        "## The stage-2 objective: eq. 4 vs eq. 5 vs both, and beta-VAE", "",
-        f"Command: `{command}`  ", f"Machine: {table1.machine()}  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
+        *table1.heading("## The stage-2 objective: eq. 4 vs eq. 5 vs both, and beta-VAE", "objective_ablation.py"),
         "Same stage 1 (the Table 1 run's), steps and seed per simulator. R^2: invariance-aware, min / mean "
         "(RLC: f0 and Q from the posterior mean). Coverage: empirical coverage of the 68% / 95% credible "
         "intervals after the post-hoc width calibration (on by default), range over latents (RLC: f0, Q); "
@@ -168,8 +165,7 @@ def main() -> None:
         *rows, ""])
     print(table)
     if args.record:
-        with open(os.path.join(HERE, "RESULTS.md"), "a") as f:
-            f.write("\n" + table)
+        table1.record(table)
 
 
 if __name__ == "__main__":

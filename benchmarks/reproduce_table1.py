@@ -67,6 +67,17 @@ def _recovery(metrics: dict) -> dict:
     return metrics["canonical"].get("aligned", metrics["canonical"])
 
 
+def heading(title: str, script: str) -> list[str]:
+    """A recorded table's first lines: its title, the exact command, the machine, the date."""
+    command = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
+    return [title, "", f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {time.strftime('%Y-%m-%d')}", ""]
+
+
+def record(table: str) -> None:
+    with open(os.path.join(HERE, "RESULTS.md"), "a") as f:
+        f.write("\n" + table)
+
+
 def check_extra(parser: argparse.ArgumentParser, extra: list[str]) -> None:
     wrong = [flag for flag in extra if not flag.startswith("--config.")]
     if wrong:
@@ -137,10 +148,8 @@ def main() -> None:
         with open(os.path.join(workdir, "metrics.json")) as f:
             rows.append(row(sim, json.load(f), times[sim]))
 
-    command = "python benchmarks/reproduce_table1.py " + " ".join(sys.argv[1:])
     table = "\n".join([
-        "## Table 1 reproduction (CPU configs)", "",
-        f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
+        *heading("## Table 1 reproduction (CPU configs)", "reproduce_table1.py"),
         "| simulator | MIG | ground-truth MIG | paper MIG | paper GT MIG | GT correlations | invariance-aware R^2 min / mean "
         "| invariance-aware MIG | observable consistency S(z) vs S(E(S(z))) | RLC f0 / Q from Z vs V "
         "| surrogate fidelity G(z) vs S(z) | largest coverage error (50/68/90/95%) | wall time (min) | target |",
@@ -148,8 +157,7 @@ def main() -> None:
         *rows, ""])
     print(table)
     if not args.no_record:
-        with open(os.path.join(HERE, "RESULTS.md"), "a") as f:
-            f.write("\n" + table)
+        record(table)
 
 
 if __name__ == "__main__":
