@@ -95,7 +95,9 @@ def simvae_row(sim: str, variant: str, metrics: dict, minutes: float | None) -> 
                   ", ".join(f"{k} {v:.3f}" for k, v in consistency["mean_abs_error"].items()))
     for name, block in metrics.get("categorical", {}).items():
         observable += f"; {name} accuracy {block['accuracy']:.3f}"
-    scale = [v for v in metrics.get("calibration", {}).get("std_scale", {}).values() if v is not None]
+    categorical = metrics.get("categorical", {})  # their factor is 1 by definition
+    scale = [v for name, v in metrics.get("calibration", {}).get("std_scale", {}).items()
+             if v is not None and name not in categorical]
     scale_text = f"{min(scale):.2f}-{max(scale):.2f}" if scale else "n/a"
     derived = metrics.get("derived", {})
     if sim == "rlc":
