@@ -471,7 +471,7 @@ def gaussian_blur(images: np.ndarray, sigma: float = DETAIL_BLUR_SIGMA) -> np.nd
     """[N, H, W, C] images blurred by a separable Gaussian of `sigma` pixels (edges repeated)."""
     radius = max(int(np.ceil(3 * sigma)), 1)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
+    kernel = (kernel / kernel.sum()).astype(np.float32)  # float32 throughout: 10k RGB images
     blurred = np.asarray(images, dtype=np.float32)
     for axis in (1, 2):
         padding = [(0, 0)] * blurred.ndim

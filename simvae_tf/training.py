@@ -38,6 +38,8 @@ class InverseModel(keras.Model):
     posterior std, which the reconstruction term alone drives towards zero (README).
     A batch (x, targets, target_weights) weighs the term per example: adaptation mixes
     observations without latents (weight 0) with simulated pairs (weight 1).
+    `reconstruction_weight` weighs eq. 4's term; 0 (with a latent term) leaves eq. 5 alone,
+    the inverse fitted on simulated pairs only.
 
     Categorical latents (`layout`, `models.latent_layout`): the encoder also answers
     logits; the reconstruction passes a straight-through Gumbel-softmax sample through the
