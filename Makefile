@@ -28,7 +28,7 @@ demo: setup
 
 # Two worker processes, one test file each at a time (module fixtures are built once): the
 # suite is mostly subprocesses and TensorFlow start-up, so two workers nearly halve it
-# (373 tests: 13.7 min on 2 cores shared with a training job).
+# (390 tests: 13.2 min on 2 cores shared with a low-priority training job).
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
