@@ -58,22 +58,18 @@ def run_cli(sim: str, workdir: str, flags: list[str]) -> None:
         sys.exit(f"{sim} {workdir} failed (exit {result.returncode}); rerun this command to resume")
 
 
-def flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in d.items():
-        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return out
-
-
 def check_same_setup(source: str, workdir: str, variant_keys: set[str]) -> None:
     """The variant's config.json must equal the Table 1 run's but for its own keys (and keys
     added since, at their defaults): else the rows would not compare like with like."""
     from simvae_tf import defaults
+    from simvae_tf.workdir import config_differences
 
-    reference = flat(defaults.base_config().to_dict())
-    old, new = (flat(json.load(open(os.path.join(d, "config.json")))["config"]) for d in (source, workdir))
-    differ = sorted(k for k in set(old) | set(new) if k not in variant_keys and
-                    old.get(k, reference.get(k)) != new.get(k, reference.get(k)))
+    reference = defaults.base_config().to_dict()
+    old, new = (json.load(open(os.path.join(d, "config.json")))["config"] for d in (source, workdir))
+    # The workdir's own comparison, plus the eval block it lets differ (the scores depend on it).
+    differences = (config_differences(old, new, reference) +
+                   config_differences(old.get("eval", {}), new.get("eval", {}), reference["eval"], "eval."))
+    differ = [d.split(":", 1)[0] for d in differences if d.split(":", 1)[0] not in variant_keys]
     if differ:
         sys.exit(f"{workdir} differs from {source} in {', '.join(differ)}: pass the Table 1 run's --config flags "
                  "(and only those) to this script")
@@ -132,12 +128,12 @@ def main() -> None:
     rows = []
     for sim in args.sims.split(","):
         source = os.path.join(args.table1_root, sim)
-        if json.load(open(os.path.join(source, "config.json")))["config"]["stage2"].get("latent_weight", 0) <= 0:
-            sys.exit(f"{source}: its config has no latent term, so eq. 4 is the shipped run and eq. 5 has no loss; "
-                     "this ablation compares configs that use both")
         if not os.path.exists(os.path.join(source, "metrics.json")):
             sys.exit(f"--table1_root={args.table1_root} has no finished {sim} run; run benchmarks/reproduce_table1.py "
                      f"--root={args.table1_root} --sims={sim} first")
+        if json.load(open(os.path.join(source, "config.json")))["config"]["stage2"].get("latent_weight", 0) <= 0:
+            sys.exit(f"{source}: its config has no latent term, so eq. 4 is the shipped run and eq. 5 has no loss; "
+                     "this ablation compares configs that use both")
         for key, (label, flags) in VARIANTS.items():
             workdir = os.path.join(args.root, sim, key)
             print(f"=== {sim} {label} -> {workdir}", flush=True)
