@@ -217,12 +217,15 @@ class Adaptation:
                                   lambda start: mixed_dataset(run, x_model, start), writer, verbose=verbose)
         training.restore_weights(pair.encoder, self.path("checkpoints"), "adapted encoder", ("model", "encoder"))
 
-        pair.log_std_offset = np.zeros(run.simulator.num_latents, np.float32)
-        scale, how = std_calibration.fit(run.simulator, pair, config.seed, config.eval.std_calibration_samples) \
-            if config.eval.calibrate_std else (np.ones(run.simulator.num_latents), "off")
+        k, names = run.simulator.num_latents, run.simulator.latent_names
+        pair.log_std_offset, pair.posterior_dof = np.zeros(k, np.float32), np.full(k, np.inf)
+        scale, dof, how = std_calibration.fit(run.simulator, pair, config.seed, config.eval.std_calibration_samples,
+                                              config.eval.posterior_tails) \
+            if config.eval.calibrate_std else (np.ones(k), np.full(k, np.inf), "off")
         write_json(self.path("posterior_std_scale.json"),
-                   {"scale": dict(zip(run.simulator.latent_names, scale.tolist())), "how": how})
-        pair.log_std_offset = np.log(scale).astype(np.float32)
+                   {"scale": dict(zip(names, scale.tolist())),
+                    "dof": {name: None if np.isinf(d) else float(d) for name, d in zip(names, dof)}, "how": how})
+        pair.log_std_offset, pair.posterior_dof = np.log(scale).astype(np.float32), dof
         pair.misfit_reference = misfit.reference_discrepancies(run.simulator, pair, config.seed,
                                                                config.eval.reference_samples)
         # The observations' p-values after adaptation are against the adapted pair's own reference.

@@ -93,25 +93,46 @@ class Run:
             training.restore_pair(self.pair, self.workdir.root)
             self._restored = True
             self.pair.misfit_reference = None  # of the networks before, if any
-            self.pair.log_std_offset = np.log(self.std_scale()).astype(np.float32)
+            self._fitted_calibration()
         return self.pair
 
     def std_scale(self) -> np.ndarray:
         """The post-hoc factor on each latent's posterior std (`std_calibration`; ones when
         eval.calibrate_std is off), fitted once and kept in the workdir."""
+        return self.posterior_calibration()[0]
+
+    def posterior_calibration(self) -> tuple[np.ndarray, np.ndarray]:
+        """(factor on each latent's posterior std, its Student-t degrees of freedom with
+        np.inf for a Gaussian): the post-hoc calibration of `std_calibration` (ones and
+        Gaussians when eval.calibrate_std is off; Gaussians when eval.posterior_tails is
+        off), fitted once on the trained pair and kept in the workdir."""
+        self.trained_pair()
+        return self._fitted_calibration()
+
+    def _fitted_calibration(self) -> tuple[np.ndarray, np.ndarray]:
+        """posterior_calibration of the restored pair (read from the workdir, or fitted),
+        applied to the pair."""
         from simvae_tf import std_calibration
 
-        if not self.config.eval.calibrate_std:
-            return np.ones(self.simulator.num_latents)
-        n, seed = self.config.eval.std_calibration_samples, self.config.seed
+        k = self.simulator.num_latents
+        n, seed, tails = self.config.eval.std_calibration_samples, self.config.seed, self.config.eval.posterior_tails
         record = self.workdir.read_std_calibration()
-        if record is None or record.get("samples") != n or record.get("seed") != seed:
-            self.pair.log_std_offset = np.zeros(self.simulator.num_latents, np.float32)  # fit the raw posterior
-            scale, how = std_calibration.fit(self.simulator, self.pair, seed, n)
-            record = {"scale": dict(zip(self.simulator.latent_names, scale.tolist())), "samples": n, "seed": seed,
-                      "how": how}
+        if not self.config.eval.calibrate_std:
+            record = {"scale": dict.fromkeys(self.simulator.latent_names, 1.0),
+                      "dof": dict.fromkeys(self.simulator.latent_names)}
+        elif record is None or (record.get("samples"), record.get("seed"), record.get("tails")) != (n, seed, tails):
+            self.pair.log_std_offset = np.zeros(k, np.float32)  # fit the raw posterior
+            self.pair.posterior_dof = np.full(k, np.inf)
+            scale, dof, how = std_calibration.fit(self.simulator, self.pair, seed, n, tails)
+            record = {"scale": dict(zip(self.simulator.latent_names, scale.tolist())),
+                      "dof": {name: None if np.isinf(d) else float(d) for name, d in zip(self.simulator.latent_names, dof)},
+                      "samples": n, "seed": seed, "tails": tails, "how": how}
             self.workdir.write_std_calibration(record)
-        return np.array([record["scale"][name] for name in self.simulator.latent_names])
+        names = self.simulator.latent_names
+        scale = np.array([record["scale"][name] for name in names])
+        dof = np.array([np.inf if record["dof"][name] is None else record["dof"][name] for name in names])
+        self.pair.log_std_offset, self.pair.posterior_dof = np.log(scale).astype(np.float32), dof
+        return scale, dof
 
     def misfit_reference(self):
         """The sorted reference discrepancies of the trained pair (`simvae_tf.misfit`),
@@ -184,8 +205,10 @@ class Run:
         self.misfit_reference()  # once per run: the misspecification scorer and the export share it
         results, figs = evaluation.evaluate(self.simulator, pair, self.config.eval, self.config.seed, scorers)
         if "calibration" in results:
-            results["calibration"]["std_scale"] = dict(zip(self.simulator.latent_names,
-                                                           np.exp(pair.log_std_offset).round(4).tolist()))
+            names = self.simulator.latent_names
+            results["calibration"]["std_scale"] = dict(zip(names, np.exp(pair.log_std_offset).round(4).tolist()))
+            results["calibration"]["posterior_dof"] = {name: None if np.isinf(d) else float(d)
+                                                       for name, d in zip(names, pair.posterior_dof)}
         # of the merged metrics: a partial re-evaluation keeps the other scorers' blocks
         results["diagnosis"] = diagnosis.diagnose({**self.workdir.read_metrics(), **results}, self.config)
         results["evaluation_seconds"] = round(time.time() - started, 1)

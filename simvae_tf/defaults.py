@@ -88,6 +88,10 @@ def base_config() -> ml_collections.ConfigDict:
     # its credible intervals cover held-out simulations at their nominal levels
     # (docs/diagnostics.md); the mean is untouched. Applied to evaluation and the export.
     config.eval.calibrate_std = True
+    # ... and the tails: a latent whose errors are heavier-tailed than a Gaussian (too wide at
+    # 50% and too narrow at 95% at once) gets a Student-t posterior with fitted degrees of
+    # freedom (`calibration.fit_scale_and_tail`; RLC's f0 and Q need it).
+    config.eval.posterior_tails = True
     config.eval.std_calibration_samples = 2000
 
     # Adapting the trained inverse to unlabeled observations (`simvae-adapt`, `Run.adapt`):

@@ -69,6 +69,8 @@ def suggestions(config, poor: bool, miscalibrated: bool) -> list[str]:
         keys.append(f"stage2.latent_weight={LATENT_WEIGHT:g}")
     if miscalibrated and not config.eval.calibrate_std:
         keys.append("eval.calibrate_std=True")
+    if miscalibrated and not config.eval.get("posterior_tails", True):
+        keys.append("eval.posterior_tails=True")
     if poor or stage2.latent_weight > 0:
         keys.append(f"stage2.steps={2 * stage2.steps}")
         keys.append(f"model.width={2 * config.model.width}")

@@ -19,7 +19,10 @@ TensorFlow runs, without simvae_tf: `tf.saved_model.load(DIR).serve(...)` or
                         "std":  [B, K] posterior std, physical units (delta method for
                                 log-scale latents: value * sigma_log),
                         "mean_normalized", "log_std_normalized": [B, K] the raw Gaussian
-                                posterior in the networks' [-1, 1] coordinates (sample here)}
+                                posterior in the networks' [-1, 1] coordinates (sample here;
+                                for a latent whose metadata "posterior_dof" is a number, the
+                                posterior is a Student-t with those degrees of freedom and
+                                this is the log of its scale)}
                     sample(x [B, ...], num_samples: int32, seed: int32) -> [B, n, K]
                         seeded posterior draws, physical units
                     (under a continuous invariance with a declared direction, RLC's
@@ -42,10 +45,10 @@ import os
 import numpy as np
 
 import simvae_tf
-from simvae_tf import misfit
+from simvae_tf import calibration, misfit
 from simvae_tf.errors import NotAnExportError
 from simvae_tf.files import atomic_replace_dir, read_json, write_json
-from simvae_tf.posterior import Posterior
+from simvae_tf.posterior import T_MIXING_FLOOR, Posterior
 from simvae_tf.simulators.base import Latent, OutputSpec, latent_bounds
 
 EXPORT_FORMAT = "simvae_tf.export/1"
@@ -173,6 +176,12 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     generator_archive.add_endpoint("discrepancy", discrepancy, input_signature=[latents_spec, x_spec])
 
     log_std_offset = tf.constant(np.asarray(pair.log_std_offset, np.float32))
+    # Student-t latents (a tail calibration): std = scale * sqrt(dof / (dof - 2)), and draws
+    # divide a Gaussian by sqrt(chi^2_dof / dof), chi^2_dof / dof being Gamma(dof/2, rate dof/2).
+    dof = np.asarray(pair.posterior_dof, np.float64)
+    log_std_factor = tf.constant(np.log(calibration.t_std_factor(dof)), tf.float32)
+    is_heavy = tf.constant(np.isfinite(dof))
+    half_dof = tf.constant(np.where(np.isfinite(dof), dof, 2.0) / 2.0, tf.float32)
 
     def posterior_u(x):
         mean_u, log_std_u, probabilities = layout.posterior_parts(pair.encoder(to_model_space(x), training=False))
@@ -183,7 +192,7 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
 
     def infer(x):
         mean_u, log_std_u, probabilities = posterior_u(x)
-        center_u, std_u = orbit_moments(mean_u, log_std_u)
+        center_u, std_u = orbit_moments(mean_u, log_std_u + log_std_factor)
         value = to_physical(center_u)
         return {"mean": value, "std": physical_std(value, tf.math.log(std_u)), "mean_normalized": mean_u,
                 "log_std_normalized": log_std_u,
@@ -193,6 +202,9 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         mean_u, log_std_u, probabilities = posterior_u(x)
         shape = tf.stack([tf.shape(mean_u)[0], num_samples, k])
         eps = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]))
+        if np.isfinite(dof).any():
+            chi2_over_dof = tf.random.stateless_gamma(shape, seed=tf.stack([seed, -1]), alpha=half_dof) / half_dof
+            eps = tf.where(is_heavy, eps * tf.math.rsqrt(tf.maximum(chi2_over_dof, T_MIXING_FLOOR)), eps)
         uniform = tf.random.stateless_uniform(shape[:2], seed=tf.stack([seed, 1]))
         draws = orbit_draws(mean_u, log_std_u, eps, uniform)
         for j, (column, p) in enumerate(zip(layout.categorical, probabilities)):  # categories, drawn
@@ -228,6 +240,9 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "likelihood": kind,
         # The factor on the encoder's std from post-hoc calibration (1: none), already applied.
         "posterior_std_scale": np.exp(np.asarray(pair.log_std_offset, np.float64)).round(4).tolist(),
+        # Each latent's posterior tail from the same calibration: Student-t degrees of freedom,
+        # null for a Gaussian (exports that predate the key: all Gaussian).
+        "posterior_dof": [None if np.isinf(d) else float(d) for d in dof],
         # A continuous invariance's direction in normalised coordinates (null: none): the
         # posterior spreads along it (`posterior.Posterior`).
         "orbit_direction": None if pair.orbit_direction is None else pair.orbit_direction.tolist(),
@@ -321,6 +336,7 @@ class ExportedPair:
 
         posterior = Posterior(self.latents, joined("mean_normalized"), joined("log_std_normalized"),
                               orbit_direction=self.metadata.get("orbit_direction"),
+                              dof=self.metadata.get("posterior_dof"),
                               probabilities={latent.name: joined(f"{latent.name}_probabilities")
                                              for latent in self.latents if latent.is_categorical})
         return misfit.scored(self, x, posterior) if score_misfit and self.generator_has_discrepancy else posterior

@@ -20,7 +20,8 @@ def summary(metrics: dict) -> dict:
         "derived": {name: fit for name, fit in metrics.get("derived", {}).items() if isinstance(fit, dict)},
         "categorical": {name: {key: block[key] for key in ("accuracy", "expected_calibration_error")}
                         for name, block in metrics.get("categorical", {}).items()},
-        "calibration": {key: calibration.get(key) for key in ("against", "coverage", "max_coverage_error", "std_scale")
+        "calibration": {key: calibration.get(key) for key in ("against", "coverage", "max_coverage_error", "std_scale",
+                                                                  "posterior_dof")
                         if key in calibration},
         "misspecification": {key: misspecification.get(key) for key in ("false_alarm_rate", "detection_rate",
                                                                           "reference_quantiles")
@@ -59,14 +60,18 @@ def _latent_table(metadata: dict, card: dict) -> list[str]:
     r2 = card.get("recovery_r2_per_latent") or {}
     coverage = card.get("calibration", {}).get("coverage", {})
     scale = card.get("calibration", {}).get("std_scale", {})
+    dof = card.get("calibration", {}).get("posterior_dof", {})
 
     def cell(value):
         return "-" if value is None else f"{value:.3f}"
 
-    lines = ["| latent | recovery R^2 | 68% interval covers | 95% interval covers | std factor |",
-             "|---|---|---|---|---|"]
+    def tail(name):
+        return "Gaussian" if dof.get(name) is None else f"Student-t, {dof[name]:g} dof"
+
+    lines = ["| latent | recovery R^2 | 68% interval covers | 95% interval covers | std factor | posterior |",
+             "|---|---|---|---|---|---|"]
     for latent in metadata["latents"]:
         name = latent["name"]
         lines.append(f"| {name} | {cell(r2.get(name))} | {cell(coverage.get('0.68', {}).get(name))} | "
-                     f"{cell(coverage.get('0.95', {}).get(name))} | {cell(scale.get(name))} |")
+                     f"{cell(coverage.get('0.95', {}).get(name))} | {cell(scale.get(name))} | {tail(name)} |")
     return lines + [""]

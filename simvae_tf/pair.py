@@ -30,9 +30,11 @@ class TrainedPair:
         # Sorted reference discrepancies of `misfit` (set by the run once known): with it,
         # posteriors carry a misspecification p-value per observation.
         self.misfit_reference = None
-        # Post-hoc width calibration (`calibration.fit_std_scale`), added to the encoder's
-        # log std: zeros until the run sets it.
+        # Post-hoc calibration (`std_calibration`): the width factor's log, added to the
+        # encoder's log std, and each latent's tail (Student-t degrees of freedom; np.inf:
+        # Gaussian). No change until the run sets them.
         self.log_std_offset = np.zeros(simulator.num_latents, np.float32)
+        self.posterior_dof = np.full(simulator.num_latents, np.inf)
 
     @property
     def latents(self) -> tuple[base.Latent, ...]:
@@ -115,5 +117,6 @@ class TrainedPair:
         names = [self.latents[k].name for k in self.layout.categorical]
         posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std) + self.log_std_offset,
                               orbit_direction=self.orbit_direction,
-                              probabilities={name: np.asarray(p) for name, p in zip(names, probabilities)})
+                              probabilities={name: np.asarray(p) for name, p in zip(names, probabilities)},
+                              dof=self.posterior_dof)
         return misfit.scored(self, x, posterior) if score_misfit else posterior

@@ -11,6 +11,10 @@ that all explain x. The posterior is then that Gaussian spread uniformly along t
 the line inside the sampling ranges (the exact posterior along the orbit under the uniform
 prior): draws cover the line, the mean is its centre and the std includes the spread, so no
 latent the data leave free is presented as precisely known.
+
+After a tail calibration (`std_calibration`, eval.posterior_tails) a latent's posterior may be
+a Student-t instead: `dof` [K] holds its degrees of freedom (np.inf: Gaussian), and
+log_std_normalized is then the log of its scale (its std is scale * sqrt(dof / (dof - 2))).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ import numpy as np
 
 from simvae_tf.simulators import base
 
+# Student-t draws divide a Gaussian by sqrt(chi^2_dof / dof), floored here (the export does
+# the same): a draw is at most ~32x a Gaussian one, so none overflows a log-scale latent's
+# physical units, and the floor is reached with probability < 1e-4 at 3 dof.
+T_MIXING_FLOOR = 1e-3
+
 
 class Posterior:
     """q(z | x) for B observations over K latents.
@@ -28,7 +37,8 @@ class Posterior:
     mean, std: [B, K] physical units (std of a log-scale latent by the delta method:
     value x sigma of the log); sample(n, seed): [B, n, K] physical units;
     mean_normalized, log_std_normalized: [B, K], the encoder's Gaussian in the networks'
-    coordinates. With an `orbit_direction` [K] (normalised coordinates, a continuous
+    coordinates (the log of the scale for a Student-t latent); dof [K]: each latent's
+    degrees of freedom (np.inf, the default: Gaussian). With an `orbit_direction` [K] (normalised coordinates, a continuous
     invariance) the posterior adds a uniform offset along it (`orbit_range`), and mean,
     std, center_normalized, std_normalized and the draws include it. When the pair knows
     its reference distribution (`simvae_tf.misfit`): discrepancy [B], p_value [B] and
@@ -39,8 +49,16 @@ class Posterior:
 
     def __init__(self, latents: Sequence[base.Latent], mean_normalized: np.ndarray, log_std_normalized: np.ndarray,
                  discrepancy: np.ndarray | None = None, p_value: np.ndarray | None = None,
-                 orbit_direction: np.ndarray | None = None, probabilities: dict[str, np.ndarray] | None = None):
+                 orbit_direction: np.ndarray | None = None, probabilities: dict[str, np.ndarray] | None = None,
+                 dof: np.ndarray | None = None):
+        from simvae_tf import calibration
+
         self.latents = tuple(latents)
+        self.dof = np.full(len(self.latents), np.inf) if dof is None else \
+            np.array([np.inf if d is None else d for d in dof], np.float64)
+        if self.dof.shape != (len(self.latents),):
+            raise ValueError(f"dof {self.dof.tolist()} does not fit {len(self.latents)} latents")
+        self.std_factor = calibration.t_std_factor(self.dof)  # [K]: std / scale
         self.probabilities = {name: np.asarray(p, np.float64) for name, p in (probabilities or {}).items()}
         categorical = [latent.name for latent in self.latents if latent.is_categorical]
         if sorted(self.probabilities) != sorted(categorical):
@@ -63,14 +81,14 @@ class Posterior:
     def with_misfit(self, discrepancy: np.ndarray, p_value: np.ndarray) -> "Posterior":
         """The same posterior carrying each observation's misspecification score."""
         return Posterior(self.latents, self.mean_normalized, self.log_std_normalized, discrepancy, p_value,
-                         self.orbit_direction, self.probabilities)
+                         self.orbit_direction, self.probabilities, self.dof)
 
     def __getitem__(self, rows) -> "Posterior":
         """The posterior of some observations (an index array, a slice or a mask)."""
         pick = (lambda a: None if a is None else a[rows])
         return Posterior(self.latents, self.mean_normalized[rows], self.log_std_normalized[rows],
                          pick(self.discrepancy), pick(self.p_value), self.orbit_direction,
-                         {name: p[rows] for name, p in self.probabilities.items()})
+                         {name: p[rows] for name, p in self.probabilities.items()}, self.dof)
 
     def atypical(self, level: float = 0.01) -> np.ndarray:
         """[B] bool: observations the simulator is unlikely to have produced (p < level)."""
@@ -119,7 +137,7 @@ class Posterior:
     def std_normalized(self) -> np.ndarray:
         """The posterior std in normalised coordinates, [B, K]; with an orbit it adds the
         uniform spread along it: sqrt(sigma^2 + d^2 (high - low)^2 / 12)."""
-        std = np.exp(self.log_std_normalized)
+        std = np.exp(self.log_std_normalized) * self.std_factor.astype(np.float32)
         if self.orbit_direction is None:
             return std
         low, high = self.orbit_range
@@ -147,6 +165,11 @@ class Posterior:
             raise ValueError(f"n={n!r}: the number of samples must be a non-negative integer")
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((len(self), int(n), len(self.latents)))
+        heavy = np.flatnonzero(np.isfinite(self.dof))
+        if len(heavy):  # Student-t: a Gaussian over sqrt(chi^2_dof / dof)
+            dof = self.dof[heavy]
+            mixing = rng.chisquare(dof, size=(len(self), int(n), len(heavy))) / dof
+            eps[..., heavy] /= np.sqrt(np.maximum(mixing, T_MIXING_FLOOR))
         std = np.exp(self.log_std_normalized.astype(np.float64))
         draws = self.mean_normalized[:, None] + std[:, None] * eps
         if self.orbit_direction is not None:

@@ -59,6 +59,10 @@ def check_run(run, simulator, workdir):
     scale = run.std_scale()
     assert scale.shape == (k,) and np.all(scale > 0)
     np.testing.assert_allclose(model.metadata["posterior_std_scale"], scale, rtol=1e-3)
+    # ... and so are the tails: Student-t degrees of freedom, null for a Gaussian latent.
+    dof = run.posterior_calibration()[1]
+    assert [np.inf if d is None else d for d in model.metadata["posterior_dof"]] == dof.tolist()
+    np.testing.assert_array_equal(post.dof, dof)
     assert os.path.exists(os.path.join(run.workdir.root, "posterior_std_scale.json"))
     assert [latent.name for latent in model.latents] == [latent.name for latent in simulator.latents]
     loaded = model.posterior(x)

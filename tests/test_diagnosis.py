@@ -53,6 +53,8 @@ def test_with_the_latent_term_on_miscalibration_suggests_a_longer_wider_stage_2_
     found = diagnosis.diagnose(metrics({"a": 0.99}, {"a": 0.09}), config(**{"eval.calibrate_std": False}))
     assert "stage2.latent_weight=100" not in found["suggestions"]
     assert found["suggestions"][:3] == ["eval.calibrate_std=True", "stage2.steps=20000", "model.width=512"]
+    found = diagnosis.diagnose(metrics({"a": 0.99}, {"a": 0.09}), config(**{"eval.posterior_tails": False}))
+    assert found["suggestions"][:2] == ["eval.posterior_tails=True", "stage2.steps=20000"]
 
 
 def test_invariance_aware_figures_decide_and_undetermined_latents_are_never_flagged():
