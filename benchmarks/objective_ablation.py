@@ -14,7 +14,8 @@ the stage-2 objective only, at the same steps and seed:
 beta-VAE (`--config.method=beta_vae`) trains its encoder and decoder jointly on simulator
 outputs only, with the same networks and the budget of both stages. Runs resume; finished
 ones are reused. Stage-2 time is read from the run's TensorBoard events (first event of the
-stage's writer to its last loss summary), so it excludes stage 1 and evaluation.
+stage's writer to its last loss summary, less the pauses of a killed and resumed run), so it
+excludes stage 1 and evaluation.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -38,17 +41,26 @@ VARIANTS = {
 VARIANT_KEYS = {"stage2.latent_weight", "stage2.reconstruction_weight"}
 
 
+# Longer gaps between a stage's summaries are the run standing stopped (killed, then resumed
+# later): they do not count as its time. Summaries come every 100 steps, well under this.
+PAUSE_SECONDS = 600
+
+
 def stage_minutes(workdir: str, stage: str) -> float | None:
-    """Minutes from the stage writer's first event to its last scalar summary."""
+    """Minutes the stage ran: from its writer's first event to its last loss summary, less
+    the pauses of a killed and resumed run (gaps over PAUSE_SECONDS; each restart's event
+    file starts a new stretch)."""
     import tensorflow as tf
 
-    first, last = None, None
+    times = []
     for path in glob.glob(os.path.join(workdir, "tensorboard", stage, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            first = event.wall_time if first is None else min(first, event.wall_time)
-            if event.summary.value and any(v.tag == "loss" for v in event.summary.value):
-                last = event.wall_time if last is None else max(last, event.wall_time)
-    return None if first is None or last is None else (last - first) / 60
+        for i, event in enumerate(tf.compat.v1.train.summary_iterator(path)):  # a file per (re)start
+            if i == 0 or (event.summary.value and any(v.tag == "loss" for v in event.summary.value)):
+                times.append(event.wall_time)
+    if len(times) < 2:
+        return None
+    gaps = np.diff(np.sort(times))
+    return float(gaps[gaps <= PAUSE_SECONDS].sum() / 60)
 
 
 def run_cli(sim: str, workdir: str, flags: list[str]) -> None:

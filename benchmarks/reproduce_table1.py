@@ -130,6 +130,7 @@ def main() -> None:
     for sim in args.sims.split(","):
         workdir = os.path.join(args.root, sim)
         print(f"=== {sim} -> {workdir}", flush=True)
+        finished_before = os.path.exists(os.path.join(workdir, "export", "metadata.json"))
         started = time.time()
         result = subprocess.run([sys.executable, "-m", "simvae_tf.main", f"--sim={sim}", f"--workdir={workdir}",
                                  *args.extra], cwd=REPO)
@@ -141,7 +142,7 @@ def main() -> None:
         if scored_before_fidelity:  # a run finished before the fidelity scores existed: score it again
             subprocess.run([sys.executable, "-m", "simvae_tf.main", f"--sim={sim}", f"--workdir={workdir}",
                             "--mode=evaluate", *args.extra], cwd=REPO, check=True)
-        if elapsed > 60 or sim not in times:  # a reused finished run keeps its recorded time
+        if not finished_before or sim not in times:  # a finished run, re-scored, keeps its training time
             times[sim] = elapsed
             with open(times_path, "w") as f:
                 json.dump(times, f)
