@@ -139,6 +139,7 @@ def validate(config) -> None:
     for key in ("stage1.learning_rate", "stage2.learning_rate", "adapt.learning_rate"):
         value = _get(config, key)
         _check(isinstance(value, (int, float)) and value > 0, key, value, "a positive number (Adam's step size)")
+    non_negative("stage1.detail_weight", float)
     non_negative("stage2.kl_weight", float)
     non_negative("stage2.latent_weight", float)
     non_negative("stage2.reconstruction_weight", float)

@@ -46,6 +46,11 @@ def base_config() -> ml_collections.ConfigDict:
         config[stage].lr_schedule = "constant"
         config[stage].steps_per_loop = 100  # steps between checkpoints / progress lines
         config[stage].summaries_every = 5  # loops between image summaries in TensorBoard
+    # Images: stage 1 counts the pixels where S(z) differs from its 1-pixel blur (edges,
+    # markers, thin lines) 1 + detail_weight times (`losses.detail_weights`); 0: every pixel
+    # alike (what workdirs from before this key trained). Measured on box at 10: no sharper
+    # (detail error 0.240 against 0.215; benchmarks/RESULTS.md, "Surrogate sharpness").
+    config.stage1.detail_weight = 0.0
     # Weight of KL(q(z|x) || N(0, I)) per example in stage 2; see README ("the prior term").
     config.stage2.kl_weight = 0.0
     # Weight of the simulated-latent likelihood term in stage 2 (0 = the paper: x only);

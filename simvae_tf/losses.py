@@ -19,6 +19,12 @@ gradients correct under multi-replica strategies.
 
 The likelihood of a simulator is `likelihood_of(output kind, stochastic)`: its output kind,
 except that a stochastic signal simulator gets `HETEROSCEDASTIC_SIGNAL`.
+
+Stage 1 may weight an image's detail pixels (`detail_weights`, stage1.detail_weight): the
+pixels where S(z) differs from its 1-pixel blur (edges, markers, thin lines; the
+`metrics.detail_mask` that the fidelity score reads) count 1 + detail_weight times. With a
+deterministic target every pixel's optimum is still the target, so the weighting moves
+where the generator's capacity goes, not what it converges to.
 """
 
 from __future__ import annotations
@@ -43,10 +49,32 @@ def split_mean_and_log_scale(prediction: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return prediction[..., 0], prediction[..., 1]
 
 
-def per_example_discrepancy(kind: str, x: tf.Tensor, prediction: tf.Tensor) -> tf.Tensor:
+def detail_weights(x: tf.Tensor, detail_weight: float, sigma: float = 1.0, threshold: float = 0.1) -> tf.Tensor:
+    """[N, H, W, 1]: 1 + detail_weight where any channel of the images x [N, H, W, C] differs
+    from its Gaussian blur (`sigma` pixels, edges repeated) by more than `threshold`, else 1.
+    The TensorFlow twin of `metrics.detail_mask` (same defaults)."""
+    radius = max(int(math.ceil(3 * sigma)), 1)
+    taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
+    kernel = tf.constant([t / sum(taps) for t in taps], x.dtype)
+    channels = x.shape[-1]
+    padded = x
+    for axis in (1, 2):  # repeat the edge pixels, as the metric does (tf.pad has no such mode)
+        first = tf.gather(padded, [0] * radius, axis=axis)
+        last = tf.gather(padded, [padded.shape[axis] - 1] * radius, axis=axis)
+        padded = tf.concat([first, padded, last], axis=axis)
+    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    blurred = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
+    blurred = tf.nn.depthwise_conv2d(blurred, tf.reshape(rows, [1, -1, channels, 1]), [1, 1, 1, 1], "VALID")
+    detail = tf.reduce_any(tf.abs(x - blurred) > threshold, axis=-1, keepdims=True)
+    return 1.0 + detail_weight * tf.cast(detail, x.dtype)
+
+
+def per_example_discrepancy(kind: str, x: tf.Tensor, prediction: tf.Tensor, detail_weight: float = 0.0) -> tf.Tensor:
     x = tf.cast(x, prediction.dtype)
     if kind in IMAGE_KINDS:
         elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=prediction)
+        if detail_weight:
+            elementwise = elementwise * detail_weights(x, detail_weight)
     elif kind == "signal":
         elementwise = 0.5 * tf.square(x - prediction)
     elif kind == HETEROSCEDASTIC_SIGNAL:
@@ -153,12 +181,13 @@ def sample_prediction(kind: str, prediction: tf.Tensor, seed: tf.Tensor) -> tf.T
 class Discrepancy(keras.losses.Loss):
     """D as a Keras loss for `compile` (stage 1): per-example values, Keras reduces."""
 
-    def __init__(self, kind: str, name: str = "discrepancy", **kwargs):
+    def __init__(self, kind: str, detail_weight: float = 0.0, name: str = "discrepancy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.kind = kind
+        self.detail_weight = float(detail_weight)
 
     def call(self, y_true, y_pred):
-        return per_example_discrepancy(self.kind, y_true, y_pred)
+        return per_example_discrepancy(self.kind, y_true, y_pred, self.detail_weight)
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind}
+        return {**super().get_config(), "kind": self.kind, "detail_weight": self.detail_weight}

@@ -72,3 +72,10 @@ def test_stage2_without_any_loss_term_is_refused_naming_both_keys():
     config.stage2.latent_weight = 0.0
     with pytest.raises(ConfigError, match=r"stage2.reconstruction_weight.*0.0.*stage2.latent_weight positive"):
         config_lib.validate(config)
+
+
+def test_a_negative_stage1_detail_weight_is_refused():
+    config = config_lib.get_config("box")
+    config.stage1.detail_weight = -1.0
+    with pytest.raises(ConfigError, match=r"stage1.detail_weight=-1.0"):
+        config_lib.validate(config)

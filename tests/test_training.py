@@ -286,3 +286,23 @@ def test_mixed_precision_computes_in_bfloat16_and_returns_float32():
         assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
         assert model.output.dtype == "float32" and all(w.dtype == "float32" for w in model.weights)
     assert generator(np.zeros((2, 4), np.float32)).dtype == "float32"
+
+
+def test_stage1_detail_weights_mark_the_pixels_the_fidelity_score_reads():
+    from simvae_tf import metrics
+    from simvae_tf.simulators.box import BoxSimulator
+
+    simulator = BoxSimulator()
+    x = simulator.simulate(simulator.sample_latents(np.random.default_rng(0), 8)).astype(np.float32)
+    weights = losses.detail_weights(tf.constant(x), 9.0).numpy()[..., 0]
+    mask = metrics.detail_mask(x)
+    assert 0 < mask.mean() < 0.2
+    np.testing.assert_array_equal(weights, np.where(mask, 10.0, 1.0))
+    # The weighted discrepancy: the plain one on flat pixels, 10x on detail pixels.
+    logits = tf.zeros_like(tf.constant(x))
+    elementwise = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits).numpy().sum(axis=-1)
+    expected = (elementwise * np.where(mask, 10.0, 1.0)).reshape(len(x), -1).sum(axis=1)
+    np.testing.assert_allclose(losses.per_example_discrepancy("image", x, logits, 9.0).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.per_example_discrepancy("image", x, logits).numpy(),
+                               elementwise.reshape(len(x), -1).sum(axis=1), rtol=1e-5)
+    assert losses.Discrepancy.from_config(losses.Discrepancy("image", 9.0).get_config()).detail_weight == 9.0
