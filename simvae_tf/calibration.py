@@ -19,7 +19,6 @@ two numbers of BayesFlow's z-score / contraction plot.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
