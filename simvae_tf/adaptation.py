@@ -182,7 +182,7 @@ class Adaptation:
     def run_all(self, verbose: int = 1) -> dict:
         """Adapts (resuming), recalibrates the width, scores before/after, exports; returns
         the report written to adaptation.json."""
-        from simvae_tf import misfit, std_calibration, training
+        from simvae_tf import calibration, misfit, std_calibration, training
 
         self.check_folder()
         run, config = self.run, self.run.config
@@ -224,7 +224,7 @@ class Adaptation:
             if config.eval.calibrate_std else (np.ones(k), np.full(k, np.inf), "off")
         write_json(self.path("posterior_std_scale.json"),
                    {"scale": dict(zip(names, scale.tolist())),
-                    "dof": {name: None if np.isinf(d) else float(d) for name, d in zip(names, dof)}, "how": how})
+                    "dof": dict(zip(names, calibration.dof_to_json(dof))), "how": how})
         pair.log_std_offset, pair.posterior_dof = np.log(scale).astype(np.float32), dof
         pair.misfit_reference = misfit.reference_discrepancies(run.simulator, pair, config.seed,
                                                                config.eval.reference_samples)

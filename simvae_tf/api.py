@@ -112,25 +112,23 @@ class Run:
     def _fitted_calibration(self) -> tuple[np.ndarray, np.ndarray]:
         """posterior_calibration of the restored pair (read from the workdir, or fitted),
         applied to the pair."""
-        from simvae_tf import std_calibration
+        from simvae_tf import calibration, std_calibration
 
-        k = self.simulator.num_latents
+        k, names = self.simulator.num_latents, self.simulator.latent_names
         n, seed, tails = self.config.eval.std_calibration_samples, self.config.seed, self.config.eval.posterior_tails
-        record = self.workdir.read_std_calibration()
         if not self.config.eval.calibrate_std:
-            record = {"scale": dict.fromkeys(self.simulator.latent_names, 1.0),
-                      "dof": dict.fromkeys(self.simulator.latent_names)}
-        elif record is None or (record.get("samples"), record.get("seed"), record.get("tails")) != (n, seed, tails):
-            self.pair.log_std_offset = np.zeros(k, np.float32)  # fit the raw posterior
-            self.pair.posterior_dof = np.full(k, np.inf)
-            scale, dof, how = std_calibration.fit(self.simulator, self.pair, seed, n, tails)
-            record = {"scale": dict(zip(self.simulator.latent_names, scale.tolist())),
-                      "dof": {name: None if np.isinf(d) else float(d) for name, d in zip(self.simulator.latent_names, dof)},
-                      "samples": n, "seed": seed, "tails": tails, "how": how}
-            self.workdir.write_std_calibration(record)
-        names = self.simulator.latent_names
+            record = {"scale": dict.fromkeys(names, 1.0), "dof": dict.fromkeys(names)}
+        else:
+            record = self.workdir.read_std_calibration()
+            if record is None or (record.get("samples"), record.get("seed"), record.get("tails")) != (n, seed, tails):
+                self.pair.log_std_offset = np.zeros(k, np.float32)  # fit the raw posterior
+                self.pair.posterior_dof = np.full(k, np.inf)
+                scale, dof, how = std_calibration.fit(self.simulator, self.pair, seed, n, tails)
+                record = {"scale": dict(zip(names, scale.tolist())),
+                          "dof": dict(zip(names, calibration.dof_to_json(dof))), "samples": n, "seed": seed, "tails": tails, "how": how}
+                self.workdir.write_std_calibration(record)
         scale = np.array([record["scale"][name] for name in names])
-        dof = np.array([np.inf if record["dof"][name] is None else record["dof"][name] for name in names])
+        dof = calibration.dof_from_json([record["dof"][name] for name in names])
         self.pair.log_std_offset, self.pair.posterior_dof = np.log(scale).astype(np.float32), dof
         return scale, dof
 
@@ -198,7 +196,7 @@ class Run:
 
     def evaluate(self, scorers=None) -> dict:
         """Runs the named scorers (all by default), writes metrics.json and figures/."""
-        from simvae_tf import diagnosis, evaluation, figures
+        from simvae_tf import calibration, diagnosis, evaluation, figures
 
         pair = self.trained_pair()
         started = time.time()
@@ -207,8 +205,7 @@ class Run:
         if "calibration" in results:
             names = self.simulator.latent_names
             results["calibration"]["std_scale"] = dict(zip(names, np.exp(pair.log_std_offset).round(4).tolist()))
-            results["calibration"]["posterior_dof"] = {name: None if np.isinf(d) else float(d)
-                                                       for name, d in zip(names, pair.posterior_dof)}
+            results["calibration"]["posterior_dof"] = dict(zip(names, calibration.dof_to_json(pair.posterior_dof)))
         # of the merged metrics: a partial re-evaluation keeps the other scorers' blocks
         results["diagnosis"] = diagnosis.diagnose({**self.workdir.read_metrics(), **results}, self.config)
         results["evaluation_seconds"] = round(time.time() - started, 1)

@@ -66,6 +66,16 @@ def t_std_factor(dof) -> np.ndarray:
     return np.where(np.isinf(dof), 1.0, np.sqrt(dof / np.where(np.isinf(dof), 3.0, dof - 2.0)))
 
 
+def dof_to_json(dof) -> list[float | None]:
+    """Degrees of freedom as JSON values: null for a Gaussian (np.inf)."""
+    return [None if np.isinf(d) else float(d) for d in np.asarray(dof, np.float64)]
+
+
+def dof_from_json(values) -> np.ndarray:
+    """The inverse of `dof_to_json`: null (a Gaussian) becomes np.inf."""
+    return np.array([np.inf if d is None else d for d in values], np.float64)
+
+
 def _checked_dof(dof, q: int) -> np.ndarray:
     dof = np.broadcast_to(np.asarray(dof, np.float64), (q,))
     t_std_factor(dof)

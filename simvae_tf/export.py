@@ -242,7 +242,7 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "posterior_std_scale": np.exp(np.asarray(pair.log_std_offset, np.float64)).round(4).tolist(),
         # Each latent's posterior tail from the same calibration: Student-t degrees of freedom,
         # null for a Gaussian (exports that predate the key: all Gaussian).
-        "posterior_dof": [None if np.isinf(d) else float(d) for d in dof],
+        "posterior_dof": calibration.dof_to_json(dof),
         # A continuous invariance's direction in normalised coordinates (null: none): the
         # posterior spreads along it (`posterior.Posterior`).
         "orbit_direction": None if pair.orbit_direction is None else pair.orbit_direction.tolist(),

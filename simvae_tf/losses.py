@@ -34,6 +34,8 @@ import math
 import keras
 import tensorflow as tf
 
+from simvae_tf import metrics
+
 HETEROSCEDASTIC_SIGNAL = "heteroscedastic_signal"
 IMAGE_KINDS = ("binary_image", "image")
 
@@ -49,10 +51,11 @@ def split_mean_and_log_scale(prediction: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return prediction[..., 0], prediction[..., 1]
 
 
-def detail_weights(x: tf.Tensor, detail_weight: float, sigma: float = 1.0, threshold: float = 0.1) -> tf.Tensor:
+def detail_weights(x: tf.Tensor, detail_weight: float, sigma: float = metrics.DETAIL_BLUR_SIGMA,
+                   threshold: float = metrics.DETAIL_THRESHOLD) -> tf.Tensor:
     """[N, H, W, 1]: 1 + detail_weight where any channel of the images x [N, H, W, C] differs
     from its Gaussian blur (`sigma` pixels, edges repeated) by more than `threshold`, else 1.
-    The TensorFlow twin of `metrics.detail_mask` (same defaults)."""
+    The TensorFlow twin of `metrics.detail_mask`."""
     radius = max(int(math.ceil(3 * sigma)), 1)
     taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
     kernel = tf.constant([t / sum(taps) for t in taps], x.dtype)

@@ -55,8 +55,7 @@ class Posterior:
         from simvae_tf import calibration
 
         self.latents = tuple(latents)
-        self.dof = np.full(len(self.latents), np.inf) if dof is None else \
-            np.array([np.inf if d is None else d for d in dof], np.float64)
+        self.dof = np.full(len(self.latents), np.inf) if dof is None else calibration.dof_from_json(dof)
         if self.dof.shape != (len(self.latents),):
             raise ValueError(f"dof {self.dof.tolist()} does not fit {len(self.latents)} latents")
         self.std_factor = calibration.t_std_factor(self.dof)  # [K]: std / scale

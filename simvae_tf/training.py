@@ -344,7 +344,8 @@ def train_generator(pair, config, root: str, strategy, make_data, writer, summar
     """Stage 1: fits G(z) ~ S(z) on `make_data(start_batch)` ((z, x) batches)."""
     generator = pair.generator
     with strategy.scope():
-        generator.compile(optimizer=make_optimizer(config.stage1), loss=losses.Discrepancy(pair.likelihood, config.stage1.detail_weight),
+        generator.compile(optimizer=make_optimizer(config.stage1),
+                          loss=losses.Discrepancy(pair.likelihood, config.stage1.detail_weight),
                           jit_compile=config.model.jit_compile)
         generator.optimizer.build(generator.trainable_variables)
     if verbose:
