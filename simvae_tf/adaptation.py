@@ -182,7 +182,7 @@ class Adaptation:
     def run_all(self, verbose: int = 1) -> dict:
         """Adapts (resuming), recalibrates the width, scores before/after, exports; returns
         the report written to adaptation.json."""
-        from simvae_tf import calibration, misfit, std_calibration, training
+        from simvae_tf import misfit, std_calibration, training
 
         self.check_folder()
         run, config = self.run, self.run.config
@@ -217,15 +217,11 @@ class Adaptation:
                                   lambda start: mixed_dataset(run, x_model, start), writer, verbose=verbose)
         training.restore_weights(pair.encoder, self.path("checkpoints"), "adapted encoder", ("model", "encoder"))
 
-        k, names = run.simulator.num_latents, run.simulator.latent_names
-        pair.log_std_offset, pair.posterior_dof = np.zeros(k, np.float32), np.full(k, np.inf)
-        scale, dof, how = std_calibration.fit(run.simulator, pair, config.seed, config.eval.std_calibration_samples,
-                                              config.eval.posterior_tails) \
-            if config.eval.calibrate_std else (np.ones(k), np.full(k, np.inf), "off")
-        write_json(self.path("posterior_std_scale.json"),
-                   {"scale": dict(zip(names, scale.tolist())),
-                    "dof": dict(zip(names, calibration.dof_to_json(dof))), "how": how})
-        pair.log_std_offset, pair.posterior_dof = np.log(scale).astype(np.float32), dof
+        record = std_calibration.fitted_record(run.simulator, pair, config.seed, config.eval.std_calibration_samples,
+                                               config.eval.posterior_tails) \
+            if config.eval.calibrate_std else std_calibration.identity_record(run.simulator.latent_names)
+        write_json(self.path("posterior_std_scale.json"), record)
+        std_calibration.apply(pair, record)
         pair.misfit_reference = misfit.reference_discrepancies(run.simulator, pair, config.seed,
                                                                config.eval.reference_samples)
         # The observations' p-values after adaptation are against the adapted pair's own reference.

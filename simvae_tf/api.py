@@ -101,36 +101,29 @@ class Run:
         eval.calibrate_std is off), fitted once and kept in the workdir."""
         return self.posterior_calibration()[0]
 
-    def posterior_calibration(self) -> tuple[np.ndarray, np.ndarray]:
-        """(factor on each latent's posterior std, its Student-t degrees of freedom with
-        np.inf for a Gaussian): the post-hoc calibration of `std_calibration` (ones and
-        Gaussians when eval.calibrate_std is off; Gaussians when eval.posterior_tails is
-        off), fitted once on the trained pair and kept in the workdir."""
+    def posterior_calibration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(factor on each latent's posterior std, its tail shape as Student-t degrees of
+        freedom (np.inf: none) and generalised normal power (2: none); `tail_shapes`): the
+        post-hoc calibration of `std_calibration` (ones and Gaussians when
+        eval.calibrate_std is off; Gaussians when eval.posterior_tails is off), fitted once on
+        the trained pair and kept in the workdir."""
         self.trained_pair()
         return self._fitted_calibration()
 
-    def _fitted_calibration(self) -> tuple[np.ndarray, np.ndarray]:
+    def _fitted_calibration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """posterior_calibration of the restored pair (read from the workdir, or fitted),
         applied to the pair."""
-        from simvae_tf import calibration, std_calibration
+        from simvae_tf import std_calibration
 
-        k, names = self.simulator.num_latents, self.simulator.latent_names
         n, seed, tails = self.config.eval.std_calibration_samples, self.config.seed, self.config.eval.posterior_tails
         if not self.config.eval.calibrate_std:
-            record = {"scale": dict.fromkeys(names, 1.0), "dof": dict.fromkeys(names)}
+            record = std_calibration.identity_record(self.simulator.latent_names)
         else:
             record = self.workdir.read_std_calibration()
-            if record is None or (record.get("samples"), record.get("seed"), record.get("tails")) != (n, seed, tails):
-                self.pair.log_std_offset = np.zeros(k, np.float32)  # fit the raw posterior
-                self.pair.posterior_dof = np.full(k, np.inf)
-                scale, dof, how = std_calibration.fit(self.simulator, self.pair, seed, n, tails)
-                record = {"scale": dict(zip(names, scale.tolist())),
-                          "dof": dict(zip(names, calibration.dof_to_json(dof))), "samples": n, "seed": seed, "tails": tails, "how": how}
+            if not std_calibration.is_current(record, n, seed, tails):
+                record = std_calibration.fitted_record(self.simulator, self.pair, seed, n, tails)
                 self.workdir.write_std_calibration(record)
-        scale = np.array([record["scale"][name] for name in names])
-        dof = calibration.dof_from_json([record["dof"][name] for name in names])
-        self.pair.log_std_offset, self.pair.posterior_dof = np.log(scale).astype(np.float32), dof
-        return scale, dof
+        return std_calibration.apply(self.pair, record)
 
     def misfit_reference(self):
         """The sorted reference discrepancies of the trained pair (`simvae_tf.misfit`),
@@ -196,7 +189,7 @@ class Run:
 
     def evaluate(self, scorers=None) -> dict:
         """Runs the named scorers (all by default), writes metrics.json and figures/."""
-        from simvae_tf import calibration, diagnosis, evaluation, figures
+        from simvae_tf import diagnosis, evaluation, figures, tail_shapes
 
         pair = self.trained_pair()
         started = time.time()
@@ -205,7 +198,10 @@ class Run:
         if "calibration" in results:
             names = self.simulator.latent_names
             results["calibration"]["std_scale"] = dict(zip(names, np.exp(pair.log_std_offset).round(4).tolist()))
-            results["calibration"]["posterior_dof"] = dict(zip(names, calibration.dof_to_json(pair.posterior_dof)))
+            results["calibration"]["posterior_dof"] = dict(zip(names, tail_shapes.to_json(pair.posterior_dof,
+                                                                                          tail_shapes.GAUSSIAN_DOF)))
+            results["calibration"]["posterior_power"] = dict(zip(names, tail_shapes.to_json(pair.posterior_power,
+                                                                                            tail_shapes.GAUSSIAN_POWER)))
         # of the merged metrics: a partial re-evaluation keeps the other scorers' blocks
         results["diagnosis"] = diagnosis.diagnose({**self.workdir.read_metrics(), **results}, self.config)
         results["evaluation_seconds"] = round(time.time() - started, 1)

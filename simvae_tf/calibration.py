@@ -6,7 +6,8 @@ credible interval at level a holds the truth a fraction a of the time (simulatio
 calibration, Talts et al. 2018; ECDF bands of Saeilynoja et al. 2022). Two ways in:
 
   Gaussian posteriors (the encoder's, in normalised coordinates): `gaussian_pit`, closed form;
-  Student-t posteriors (the encoder's after a tail calibration): `student_t_pit`, closed form;
+  Student-t and generalised normal posteriors (the encoder's after a tail calibration,
+  `tail_shapes`): `shaped_pit`, closed form;
   any posterior given by samples (e.g. a derived quantity such as RLC's f0 computed from
   posterior draws): `sample_pit`.
 
@@ -22,6 +23,8 @@ import math
 from typing import Sequence
 
 import numpy as np
+
+from simvae_tf import tail_shapes
 
 COVERAGE_LEVELS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 ... 0.95
 REPORTED_LEVELS = (0.5, 0.68, 0.9, 0.95)
@@ -44,42 +47,17 @@ def gaussian_pit(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nda
     return normal_cdf((truth - mean) / std)
 
 
-def student_t_pit(truth: np.ndarray, mean: np.ndarray, scale: np.ndarray, dof: np.ndarray) -> np.ndarray:
-    """The Student-t CDF at the truth, [n, Q]: location mean, scale `scale`, degrees of
-    freedom dof [Q] (np.inf: the Gaussian, `gaussian_pit`)."""
-    from scipy import special
-
+def shaped_pit(truth: np.ndarray, mean: np.ndarray, scale: np.ndarray, dof=tail_shapes.GAUSSIAN_DOF,
+               power=tail_shapes.GAUSSIAN_POWER) -> np.ndarray:
+    """The CDF at the truth [n, Q] of a posterior with location `mean`, scale `scale` and
+    per quantity a tail shape (`tail_shapes`: Student-t dof [Q], generalised normal power
+    [Q]; the defaults give `gaussian_pit`)."""
     truth, mean, scale = (np.asarray(a, np.float64) for a in (truth, mean, scale))
     if not truth.shape == mean.shape == scale.shape:
         raise ValueError(f"truth {truth.shape}, mean {mean.shape} and scale {scale.shape} must have the same shape")
     if np.any(scale <= 0):
         raise ValueError("scale must be positive")
-    return special.stdtr(np.broadcast_to(_checked_dof(dof, truth.shape[-1]), truth.shape), (truth - mean) / scale)
-
-
-def t_std_factor(dof) -> np.ndarray:
-    """std / scale of a Student-t with `dof` degrees of freedom: sqrt(dof / (dof - 2)), 1 for
-    the Gaussian (np.inf); dof must exceed 2 (a finite std)."""
-    dof = np.asarray(dof, np.float64)
-    if np.any(dof <= 2):
-        raise ValueError(f"dof {dof.tolist()} must exceed 2 (np.inf: Gaussian)")
-    return np.where(np.isinf(dof), 1.0, np.sqrt(dof / np.where(np.isinf(dof), 3.0, dof - 2.0)))
-
-
-def dof_to_json(dof) -> list[float | None]:
-    """Degrees of freedom as JSON values: null for a Gaussian (np.inf)."""
-    return [None if np.isinf(d) else float(d) for d in np.asarray(dof, np.float64)]
-
-
-def dof_from_json(values) -> np.ndarray:
-    """The inverse of `dof_to_json`: null (a Gaussian) becomes np.inf."""
-    return np.array([np.inf if d is None else d for d in values], np.float64)
-
-
-def _checked_dof(dof, q: int) -> np.ndarray:
-    dof = np.broadcast_to(np.asarray(dof, np.float64), (q,))
-    t_std_factor(dof)
-    return dof
+    return tail_shapes.cdf((truth - mean) / scale, dof, power)
 
 
 def sample_pit(truth: np.ndarray, samples: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -188,44 +166,41 @@ def fit_std_scale(truth: np.ndarray, mean: np.ndarray, std: np.ndarray, levels: 
     truth closest to nominal at `levels` (the largest miss, minimised over a grid of s; ties
     go to the s nearest 1). A post-hoc recalibration of a Gaussian posterior's width: it
     leaves the mean alone, so recovery is unchanged."""
-    return fit_scale_and_tail(truth, mean, std, levels, grid, dof_grid=(np.inf,))[0]
+    return fit_scale_and_tail(truth, mean, std, levels, grid, shapes=tail_shapes.GAUSSIAN_ONLY)[0]
 
 
-# Tail shapes a post-hoc calibration may choose (degrees of freedom; inf: the Gaussian).
-# 3 is the heaviest with a finite variance that still holds a std to report.
-TAIL_DOF_GRID = (np.inf, 30.0, 10.0, 7.0, 5.0, 4.0, 3.0)
-# A heavier tail is chosen only when it lowers the largest coverage miss by more than this:
-# coverage measured on ~2,000 held-out simulations has a sampling error of about 0.01, and
-# a Gaussian is the simpler answer.
+# A tail shape other than the Gaussian is chosen only when it lowers the largest coverage
+# miss by more than this: coverage measured on ~2,000 held-out simulations has a sampling
+# error of about 0.01, and a Gaussian is the simpler answer.
 TAIL_MIN_GAIN = 0.01
 
 
 def fit_scale_and_tail(truth: np.ndarray, mean: np.ndarray, std: np.ndarray, levels: Sequence[float] = REPORTED_LEVELS,
                        grid: np.ndarray = np.geomspace(0.25, 4.0, 161),
-                       dof_grid: Sequence[float] = TAIL_DOF_GRID) -> tuple[np.ndarray, np.ndarray]:
-    """Per quantity [Q], (s, dof): the posterior becomes a Student-t with location `mean`,
-    scale s * std and dof degrees of freedom, chosen so that its central intervals cover the
-    truth closest to nominal at `levels`. `fit_std_scale` with a tail shape too: a width
-    factor alone cannot fix errors with heavier tails than a Gaussian (too wide at 50% and
-    too narrow at 95% at once). dof is np.inf (Gaussian) unless a heavier tail gains more
-    than TAIL_MIN_GAIN."""
-    from scipy import special
-
+                       shapes=tail_shapes.CANDIDATES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per quantity [Q], (s, dof, power): the posterior becomes location `mean`, scale
+    s * std and the tail shape (dof, power) of `shapes` (`tail_shapes`), chosen so that its
+    central intervals cover the truth closest to nominal at `levels`. `fit_std_scale` with a
+    tail shape too: a width factor alone cannot fix errors whose tails are heavier than a
+    Gaussian's (too wide at 50% and too narrow at 95% at once) or lighter (the reverse). The
+    shape stays the Gaussian (the first of `shapes`) unless another gains more than
+    TAIL_MIN_GAIN."""
     z = np.abs(np.asarray(truth, np.float64) - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)  # [n, Q]
     levels = np.asarray(levels, np.float64)
     order = np.argsort(np.abs(np.log(grid)), kind="stable")  # nearest 1 first: ties keep it
-    scales, dofs = np.ones(z.shape[1]), np.full(z.shape[1], np.inf)
+    scales = np.ones(z.shape[1])
+    dofs, powers = np.full(z.shape[1], tail_shapes.GAUSSIAN_DOF), np.full(z.shape[1], tail_shapes.GAUSSIAN_POWER)
     for q in range(z.shape[1]):
         best_miss = np.inf
-        for dof in dof_grid:
-            half_widths = special.stdtrit(dof, 0.5 + levels / 2.0)  # [L]
+        for dof, power in shapes:
+            half_widths = tail_shapes.central_half_width(levels, dof, power)  # [L]
             # coverage[s, l] = P(|z| <= s * half_width[l])
             covered = np.mean(z[:, q][None, None, :] <= grid[:, None, None] * half_widths[None, :, None], axis=2)
             miss = np.max(np.abs(covered - levels[None, :]), axis=1)[order]
             needed = 0.0 if np.isinf(best_miss) else TAIL_MIN_GAIN
             if miss.min() < best_miss - needed:
-                best_miss, scales[q], dofs[q] = miss.min(), grid[order][np.argmin(miss)], dof
-    return scales, dofs
+                best_miss, scales[q], dofs[q], powers[q] = miss.min(), grid[order][np.argmin(miss)], dof, power
+    return scales, dofs, powers
 
 
 # -- categorical posteriors ----------------------------------------------------------------------

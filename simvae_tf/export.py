@@ -20,9 +20,10 @@ TensorFlow runs, without simvae_tf: `tf.saved_model.load(DIR).serve(...)` or
                                 log-scale latents: value * sigma_log),
                         "mean_normalized", "log_std_normalized": [B, K] the raw Gaussian
                                 posterior in the networks' [-1, 1] coordinates (sample here;
-                                for a latent whose metadata "posterior_dof" is a number, the
-                                posterior is a Student-t with those degrees of freedom and
-                                this is the log of its scale)}
+                                for a latent whose metadata "posterior_dof" or
+                                "posterior_power" is a number, the posterior is a Student-t
+                                with those degrees of freedom or a generalised normal with
+                                that power (`tail_shapes`) and this is the log of its scale)}
                     sample(x [B, ...], num_samples: int32, seed: int32) -> [B, n, K]
                         seeded posterior draws, physical units
                     (under a continuous invariance with a declared direction, RLC's
@@ -45,7 +46,7 @@ import os
 import numpy as np
 
 import simvae_tf
-from simvae_tf import calibration, misfit
+from simvae_tf import misfit, tail_shapes
 from simvae_tf.errors import NotAnExportError
 from simvae_tf.files import atomic_replace_dir, read_json, write_json
 from simvae_tf.posterior import T_MIXING_FLOOR, Posterior
@@ -176,12 +177,14 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     generator_archive.add_endpoint("discrepancy", discrepancy, input_signature=[latents_spec, x_spec])
 
     log_std_offset = tf.constant(np.asarray(pair.log_std_offset, np.float32))
-    # Student-t latents (a tail calibration): std = scale * sqrt(dof / (dof - 2)), and draws
-    # divide a Gaussian by sqrt(chi^2_dof / dof), chi^2_dof / dof being Gamma(dof/2, rate dof/2).
-    dof = np.asarray(pair.posterior_dof, np.float64)
-    log_std_factor = tf.constant(np.log(calibration.t_std_factor(dof)), tf.float32)
-    is_heavy = tf.constant(np.isfinite(dof))
+    # Tail shapes (`tail_shapes`, a tail calibration): std = scale * std_factor. Student-t draws
+    # divide a Gaussian by sqrt(chi^2_dof / dof), chi^2_dof / dof being Gamma(dof/2, rate
+    # dof/2); generalised normal ones are the Gaussian's sign times sqrt(2) Gamma(1/power)^(1/power).
+    dof, power = tail_shapes.checked(pair.posterior_dof, pair.posterior_power, k)
+    log_std_factor = tf.constant(np.log(tail_shapes.std_factor(dof, power)), tf.float32)
+    is_heavy, is_light = tf.constant(np.isfinite(dof)), tf.constant(power != tail_shapes.GAUSSIAN_POWER)
     half_dof = tf.constant(np.where(np.isfinite(dof), dof, 2.0) / 2.0, tf.float32)
+    inverse_power = tf.constant(1.0 / power, tf.float32)
 
     def posterior_u(x):
         mean_u, log_std_u, probabilities = layout.posterior_parts(pair.encoder(to_model_space(x), training=False))
@@ -205,6 +208,9 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         if np.isfinite(dof).any():
             chi2_over_dof = tf.random.stateless_gamma(shape, seed=tf.stack([seed, -1]), alpha=half_dof) / half_dof
             eps = tf.where(is_heavy, eps * tf.math.rsqrt(tf.maximum(chi2_over_dof, T_MIXING_FLOOR)), eps)
+        if (power != tail_shapes.GAUSSIAN_POWER).any():
+            magnitude = tf.random.stateless_gamma(shape, seed=tf.stack([seed, -2]), alpha=inverse_power) ** inverse_power
+            eps = tf.where(is_light, tf.sign(eps) * np.sqrt(2.0).astype(np.float32) * magnitude, eps)
         uniform = tf.random.stateless_uniform(shape[:2], seed=tf.stack([seed, 1]))
         draws = orbit_draws(mean_u, log_std_u, eps, uniform)
         for j, (column, p) in enumerate(zip(layout.categorical, probabilities)):  # categories, drawn
@@ -240,9 +246,11 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         "likelihood": kind,
         # The factor on the encoder's std from post-hoc calibration (1: none), already applied.
         "posterior_std_scale": np.exp(np.asarray(pair.log_std_offset, np.float64)).round(4).tolist(),
-        # Each latent's posterior tail from the same calibration: Student-t degrees of freedom,
-        # null for a Gaussian (exports that predate the key: all Gaussian).
-        "posterior_dof": calibration.dof_to_json(dof),
+        # Each latent's posterior tail shape from the same calibration (`tail_shapes`): Student-t
+        # degrees of freedom and generalised normal power, null where the latent has neither
+        # (exports that predate a key: none).
+        "posterior_dof": tail_shapes.to_json(dof, tail_shapes.GAUSSIAN_DOF),
+        "posterior_power": tail_shapes.to_json(power, tail_shapes.GAUSSIAN_POWER),
         # A continuous invariance's direction in normalised coordinates (null: none): the
         # posterior spreads along it (`posterior.Posterior`).
         "orbit_direction": None if pair.orbit_direction is None else pair.orbit_direction.tolist(),
@@ -336,7 +344,7 @@ class ExportedPair:
 
         posterior = Posterior(self.latents, joined("mean_normalized"), joined("log_std_normalized"),
                               orbit_direction=self.metadata.get("orbit_direction"),
-                              dof=self.metadata.get("posterior_dof"),
+                              dof=self.metadata.get("posterior_dof"), power=self.metadata.get("posterior_power"),
                               probabilities={latent.name: joined(f"{latent.name}_probabilities")
                                              for latent in self.latents if latent.is_categorical})
         return misfit.scored(self, x, posterior) if score_misfit and self.generator_has_discrepancy else posterior

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from simvae_tf import tail_shapes
+
 
 def summary(metrics: dict) -> dict:
     """The evaluation's headline numbers (empty parts when a run was never evaluated)."""
@@ -21,7 +23,7 @@ def summary(metrics: dict) -> dict:
         "categorical": {name: {key: block[key] for key in ("accuracy", "expected_calibration_error")}
                         for name, block in metrics.get("categorical", {}).items()},
         "calibration": {key: calibration.get(key) for key in ("against", "coverage", "max_coverage_error", "std_scale",
-                                                                  "posterior_dof")
+                                                                  "posterior_dof", "posterior_power")
                         if key in calibration},
         "misspecification": {key: misspecification.get(key) for key in ("false_alarm_rate", "detection_rate",
                                                                           "reference_quantiles")
@@ -61,12 +63,13 @@ def _latent_table(metadata: dict, card: dict) -> list[str]:
     coverage = card.get("calibration", {}).get("coverage", {})
     scale = card.get("calibration", {}).get("std_scale", {})
     dof = card.get("calibration", {}).get("posterior_dof", {})
+    power = card.get("calibration", {}).get("posterior_power", {})
 
     def cell(value):
         return "-" if value is None else f"{value:.3f}"
 
     def tail(name):
-        return "Gaussian" if dof.get(name) is None else f"Student-t, {dof[name]:g} dof"
+        return tail_shapes.describe(dof.get(name), power.get(name))
 
     lines = ["| latent | recovery R^2 | 68% interval covers | 95% interval covers | std factor | posterior |",
              "|---|---|---|---|---|---|"]

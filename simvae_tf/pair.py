@@ -31,10 +31,12 @@ class TrainedPair:
         # posteriors carry a misspecification p-value per observation.
         self.misfit_reference = None
         # Post-hoc calibration (`std_calibration`): the width factor's log, added to the
-        # encoder's log std, and each latent's tail (Student-t degrees of freedom; np.inf:
-        # Gaussian). No change until the run sets them.
+        # encoder's log std, and each latent's tail shape (`tail_shapes`: Student-t degrees of
+        # freedom, np.inf none; generalised normal power, 2 none). No change until the run
+        # sets them.
         self.log_std_offset = np.zeros(simulator.num_latents, np.float32)
         self.posterior_dof = np.full(simulator.num_latents, np.inf)
+        self.posterior_power = np.full(simulator.num_latents, 2.0)
 
     @property
     def latents(self) -> tuple[base.Latent, ...]:
@@ -118,5 +120,5 @@ class TrainedPair:
         posterior = Posterior(self.latents, np.asarray(mean), np.asarray(log_std) + self.log_std_offset,
                               orbit_direction=self.orbit_direction,
                               probabilities={name: np.asarray(p) for name, p in zip(names, probabilities)},
-                              dof=self.posterior_dof)
+                              dof=self.posterior_dof, power=self.posterior_power)
         return misfit.scored(self, x, posterior) if score_misfit else posterior

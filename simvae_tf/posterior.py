@@ -12,9 +12,10 @@ the line inside the sampling ranges (the exact posterior along the orbit under t
 prior): draws cover the line, the mean is its centre and the std includes the spread, so no
 latent the data leave free is presented as precisely known.
 
-After a tail calibration (`std_calibration`, eval.posterior_tails) a latent's posterior may be
-a Student-t instead: `dof` [K] holds its degrees of freedom (np.inf: Gaussian), and
-log_std_normalized is then the log of its scale (its std is scale * sqrt(dof / (dof - 2))).
+After a tail calibration (`std_calibration`, eval.posterior_tails) a latent's posterior may
+have another shape (`tail_shapes`): a Student-t, `dof` [K] its degrees of freedom (np.inf:
+Gaussian), or a lighter-tailed generalised normal, `power` [K] its exponent (2: Gaussian).
+log_std_normalized is then the log of its scale (its std is scale * tail_shapes.std_factor).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class Posterior:
     mean, std: [B, K] physical units (std of a log-scale latent by the delta method:
     value x sigma of the log); sample(n, seed): [B, n, K] physical units;
     mean_normalized, log_std_normalized: [B, K], the encoder's Gaussian in the networks'
-    coordinates (the log of the scale for a Student-t latent); dof [K]: each latent's
-    degrees of freedom (np.inf, the default: Gaussian). With an `orbit_direction` [K]
+    coordinates (the log of the scale for a Student-t or generalised normal latent); dof,
+    power [K]: each latent's tail shape (`tail_shapes`; the defaults: Gaussian). With an `orbit_direction` [K]
     (normalised coordinates, a continuous invariance) the posterior adds a uniform offset
     along it (`orbit_range`), and mean, std, center_normalized, std_normalized and the
     draws include it. When the pair knows
@@ -51,14 +52,17 @@ class Posterior:
     def __init__(self, latents: Sequence[base.Latent], mean_normalized: np.ndarray, log_std_normalized: np.ndarray,
                  discrepancy: np.ndarray | None = None, p_value: np.ndarray | None = None,
                  orbit_direction: np.ndarray | None = None, probabilities: dict[str, np.ndarray] | None = None,
-                 dof: np.ndarray | None = None):
-        from simvae_tf import calibration
+                 dof: np.ndarray | None = None, power: np.ndarray | None = None):
+        from simvae_tf import tail_shapes
 
         self.latents = tuple(latents)
-        self.dof = np.full(len(self.latents), np.inf) if dof is None else calibration.dof_from_json(dof)
-        if self.dof.shape != (len(self.latents),):
-            raise ValueError(f"dof {self.dof.tolist()} does not fit {len(self.latents)} latents")
-        self.std_factor = calibration.t_std_factor(self.dof)  # [K]: std / scale
+        k = len(self.latents)
+        dof = tail_shapes.from_json(dof, tail_shapes.GAUSSIAN_DOF, k)
+        power = tail_shapes.from_json(power, tail_shapes.GAUSSIAN_POWER, k)
+        if dof.shape != (k,) or power.shape != (k,):
+            raise ValueError(f"dof {dof.tolist()} and power {power.tolist()} must hold one value per latent ({k})")
+        self.dof, self.power = tail_shapes.checked(dof, power, k)
+        self.std_factor = tail_shapes.std_factor(self.dof, self.power)  # [K]: std / scale
         self.probabilities = {name: np.asarray(p, np.float64) for name, p in (probabilities or {}).items()}
         categorical = [latent.name for latent in self.latents if latent.is_categorical]
         if sorted(self.probabilities) != sorted(categorical):
@@ -81,14 +85,14 @@ class Posterior:
     def with_misfit(self, discrepancy: np.ndarray, p_value: np.ndarray) -> "Posterior":
         """The same posterior carrying each observation's misspecification score."""
         return Posterior(self.latents, self.mean_normalized, self.log_std_normalized, discrepancy, p_value,
-                         self.orbit_direction, self.probabilities, self.dof)
+                         self.orbit_direction, self.probabilities, self.dof, self.power)
 
     def __getitem__(self, rows) -> "Posterior":
         """The posterior of some observations (an index array, a slice or a mask)."""
         pick = (lambda a: None if a is None else a[rows])
         return Posterior(self.latents, self.mean_normalized[rows], self.log_std_normalized[rows],
                          pick(self.discrepancy), pick(self.p_value), self.orbit_direction,
-                         {name: p[rows] for name, p in self.probabilities.items()}, self.dof)
+                         {name: p[rows] for name, p in self.probabilities.items()}, self.dof, self.power)
 
     def atypical(self, level: float = 0.01) -> np.ndarray:
         """[B] bool: observations the simulator is unlikely to have produced (p < level)."""
@@ -163,13 +167,11 @@ class Posterior:
         """n draws per observation in normalised coordinates, [B, n, K]."""
         if not (isinstance(n, (int, np.integer)) and n >= 0):
             raise ValueError(f"n={n!r}: the number of samples must be a non-negative integer")
+        from simvae_tf import tail_shapes
+
         rng = np.random.default_rng(seed)
-        eps = rng.standard_normal((len(self), int(n), len(self.latents)))
-        heavy = np.flatnonzero(np.isfinite(self.dof))
-        if len(heavy):  # Student-t: a Gaussian over sqrt(chi^2_dof / dof)
-            dof = self.dof[heavy]
-            mixing = rng.chisquare(dof, size=(len(self), int(n), len(heavy))) / dof
-            eps[..., heavy] /= np.sqrt(np.maximum(mixing, T_MIXING_FLOOR))
+        eps = tail_shapes.draws(rng, rng.standard_normal((len(self), int(n), len(self.latents))), self.dof,
+                                self.power, T_MIXING_FLOOR)
         std = np.exp(self.log_std_normalized.astype(np.float64))
         draws = self.mean_normalized[:, None] + std[:, None] * eps
         if self.orbit_direction is not None:

@@ -59,10 +59,12 @@ def check_run(run, simulator, workdir):
     scale = run.std_scale()
     assert scale.shape == (k,) and np.all(scale > 0)
     np.testing.assert_allclose(model.metadata["posterior_std_scale"], scale, rtol=1e-3)
-    # ... and so are the tails: Student-t degrees of freedom, null for a Gaussian latent.
-    dof = run.posterior_calibration()[1]
+    # ... and so are the tail shapes: Student-t dof and generalised normal power, null where none.
+    _, dof, power = run.posterior_calibration()
     assert [np.inf if d is None else d for d in model.metadata["posterior_dof"]] == dof.tolist()
+    assert [2.0 if p is None else p for p in model.metadata["posterior_power"]] == power.tolist()
     np.testing.assert_array_equal(post.dof, dof)
+    np.testing.assert_array_equal(post.power, power)
     assert os.path.exists(os.path.join(run.workdir.root, "posterior_std_scale.json"))
     assert [latent.name for latent in model.latents] == [latent.name for latent in simulator.latents]
     loaded = model.posterior(x)

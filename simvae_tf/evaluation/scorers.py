@@ -168,12 +168,12 @@ def _latent_calibration(s: EvaluationSamples):
     sim = s.simulator
     continuous = [k for k, latent in enumerate(sim.latents) if not latent.discrete]
     mean_u, std_u = s.posterior.mean_normalized, s.posterior.std_normalized
-    scale_u = np.exp(s.posterior.log_std_normalized)  # the Student-t's scale (the std for a Gaussian)
+    scale_u = np.exp(s.posterior.log_std_normalized)  # the tail shape's scale (the std for a Gaussian)
     truth = invariance.nearest_equivalent(invariance.latent_targets_of(sim, s.v_u), mean_u)
     against = ("the equivalent latent vector nearest the posterior mean (normalised coordinates)"
                if sim.has_invariance else "the true latents (normalised coordinates)")
-    pit = calib.student_t_pit(truth[:, continuous], mean_u[:, continuous], scale_u[:, continuous],
-                              s.posterior.dof[continuous])
+    pit = calib.shaped_pit(truth[:, continuous], mean_u[:, continuous], scale_u[:, continuous],
+                           s.posterior.dof[continuous], s.posterior.power[continuous])
     return ([sim.latent_names[k] for k in continuous], pit, truth[:, continuous], mean_u[:, continuous],
             std_u[:, continuous], against)
 
