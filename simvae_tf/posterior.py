@@ -39,10 +39,10 @@ class Posterior:
     value x sigma of the log); sample(n, seed): [B, n, K] physical units;
     mean_normalized, log_std_normalized: [B, K], the encoder's Gaussian in the networks'
     coordinates (the log of the scale for a Student-t or generalised normal latent); dof,
-    power [K]: each latent's tail shape (`tail_shapes`; the defaults: Gaussian). With an `orbit_direction` [K]
-    (normalised coordinates, a continuous invariance) the posterior adds a uniform offset
-    along it (`orbit_range`), and mean, std, center_normalized, std_normalized and the
-    draws include it. When the pair knows
+    power [K]: each latent's tail shape (`tail_shapes`; the defaults: Gaussian). With an
+    `orbit_direction` [K] (normalised coordinates, a continuous invariance) the posterior
+    adds a uniform offset along it (`orbit_range`), and mean, std, center_normalized,
+    std_normalized and the draws include it. When the pair knows
     its reference distribution (`simvae_tf.misfit`): discrepancy [B], p_value [B] and
     atypical(level), whether each observation looks like the simulator's outputs at all.
     Categorical latents (`Latent(values=...)`): `probabilities` {name: [B, V]}; their
