@@ -131,13 +131,13 @@ def mig_of_residuals(residuals: np.ndarray, rng: np.random.Generator, num_bins: 
     return metrics.mig(metrics.mutual_information_matrix(estimate, v, num_bins=num_bins))
 
 
-def aligned_truth(simulator: base.Simulator, u_true: np.ndarray, estimate: np.ndarray) -> np.ndarray:
-    """The truth each estimate [n, K] is scored against: under a finite invariance (polygon's
-    vertex orders) the equivalent one nearest it, as the evaluation's aligned R^2 does (a
-    chain started at the truth stays in its copy of the orbit, so its mean keeps the truth
-    itself); else u_true."""
-    orbit = invariance.normalized_orbit(simulator, base.denormalize(simulator.latents, u_true))  # [n, G, K]
-    return u_true if orbit is None else invariance.nearest_equivalent(orbit, estimate)
+def aligned_estimate(simulator: base.Simulator, u_true: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Each estimate [n, K] as it is scored: under a finite invariance (polygon's vertex
+    orders) the equivalent of it nearest the truth, as the evaluation's aligned R^2 does (a
+    chain started at the truth stays in its copy of the orbit, so its mean stays itself);
+    else the estimate."""
+    orbit = invariance.normalized_orbit(simulator, base.denormalize(simulator.latents, estimate))  # [n, G, K]
+    return estimate if orbit is None else invariance.nearest_equivalent(orbit, u_true)
 
 
 def run_benchmark(export_dir: str, num_observations: int, steps: int, seed: int) -> dict:
@@ -155,21 +155,21 @@ def run_benchmark(export_dir: str, num_observations: int, steps: int, seed: int)
     seconds = time.perf_counter() - started
     encoder_mean, encoder_std = encode(export_dir, x)
 
-    estimates = {"reference": samples.mean(axis=1), "encoder": encoder_mean}
-    truths = {name: aligned_truth(simulator, u_true, estimate) for name, estimate in estimates.items()}
+    estimates = {name: aligned_estimate(simulator, u_true, estimate)
+                 for name, estimate in (("reference", samples.mean(axis=1)), ("encoder", encoder_mean))}
     reference_std = samples.std(axis=1)
     half = samples.shape[1] // 2
     half_difference = samples[:, :half].mean(axis=1) - samples[:, half:].mean(axis=1)
-    rmse = {name: np.sqrt(np.mean((estimate - truths[name]) ** 2, axis=0)) for name, estimate in estimates.items()}
+    rmse = {name: np.sqrt(np.mean((estimate - u_true) ** 2, axis=0)) for name, estimate in estimates.items()}
     # The same fresh latents and residual draws for both estimators.
-    migs = {name: mig_of_residuals(estimate - truths[name], np.random.default_rng([seed, HELD_OUT_STREAM, 1]))
+    migs = {name: mig_of_residuals(estimate - u_true, np.random.default_rng([seed, HELD_OUT_STREAM, 1]))
             for name, estimate in estimates.items()}
     return {
         "simulator": simulator.name, "latents": simulator.latent_names, "model": os.path.abspath(export_dir),
         "num_observations": num_observations, "steps": steps, "kept_samples": samples.shape[1], "seed": seed,
         "seconds": seconds,
         "reference_std": reference_std.mean(axis=0),
-        "r2": {name: metrics.r2_per_latent(truths[name], estimate) for name, estimate in estimates.items()},
+        "r2": {name: metrics.r2_per_latent(u_true, estimate) for name, estimate in estimates.items()},
         "rmse_ratio": rmse["encoder"] / rmse["reference"],
         "encoder_std": encoder_std.mean(axis=0),
         "mixing": np.sqrt(np.mean(half_difference ** 2, axis=0)) / reference_std.mean(axis=0),
