@@ -2,14 +2,14 @@
 encoder's std and, with eval.posterior_tails, a tail shape per latent (`tail_shapes`: the
 posterior becomes a Student-t or a generalised normal where a Gaussian cannot cover at every
 level: errors with heavier tails than the encoder's Gaussian leave its intervals too wide at
-50% and too narrow at 95% at once, lighter ones the reverse; no width factor fixes either). Fitted on held-out
-simulations (stream "std_calibration", used nowhere else) so that central credible
-intervals cover the truth at their nominal levels. The posterior mean is untouched, so
-recovery metrics do not move.
+50% and too narrow at 95% at once, lighter ones the reverse; no width factor fixes either).
+Fitted on held-out simulations (stream "std_calibration", used nowhere else) so that central
+credible intervals cover the truth at their nominal levels. The posterior mean is untouched,
+so recovery metrics do not move.
 
 Against the true latents (the nearest equivalent one under a finite invariance) the fit is
 a grid search per latent (`calibration.fit_scale_and_tail`). Under a continuous invariance
-(RLC) there is no true latent to cover: the factors and the tail are fitted so that the
+(RLC) there is no true latent to cover: the factors and the tail shape are fitted so that the
 invariant derived quantities (RLC's f0 and Q), computed from posterior draws, are covered
 (`calibration.fit_scales_by_search`). Discrete latents keep factor 1 and a Gaussian, and so
 does every latent when nothing can be scored."""
@@ -48,7 +48,7 @@ def fit(simulator, pair, seed: int, n: int, tails: bool = True) -> tuple[np.ndar
     scale[continuous], dof[continuous], power[continuous] = calibration.fit_scale_and_tail(
         truth[:, continuous], mean_u[:, continuous], std_u[:, continuous], shapes=shapes)
     return scale, dof, power, (f"a factor on the std{' and a tail shape' if tails else ''} per latent, fitted on {n} "
-                        f"held-out simulations (stream {STREAM!r}) at the 50/68/90/95% levels")
+                               f"held-out simulations (stream {STREAM!r}) at the 50/68/90/95% levels")
 
 
 def _fit_on_derived_quantities(simulator, v: np.ndarray, posterior, seed: int,
@@ -60,8 +60,9 @@ def _fit_on_derived_quantities(simulator, v: np.ndarray, posterior, seed: int,
     rows = np.flatnonzero(simulator.validity_mask(v))
     k = simulator.num_latents
     if not simulator.derived_quantities(v[:1]) or len(rows) < 10:
-        return np.ones(k), np.full(k, np.inf), np.full(k, tail_shapes.GAUSSIAN_POWER), "not fitted: a continuous invariance leaves the latents " \
-            "undetermined and no derived quantity is declared to calibrate instead"
+        return (np.ones(k), np.full(k, tail_shapes.GAUSSIAN_DOF), np.full(k, tail_shapes.GAUSSIAN_POWER),
+                "not fitted: a continuous invariance leaves the latents undetermined and no derived quantity is "
+                "declared to calibrate instead")
     subset = posterior[rows]
 
     def coverage_errors(scales, shape):
