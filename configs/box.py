@@ -1,4 +1,4 @@
-"""Box plotter (paper 4.1). CPU default: ~17 min on 2 cores. `configs/box.py:gpu`: paper scale."""
+"""Box plotter (paper 4.1). CPU default: ~15 min on 2 cores. `configs/box.py:gpu`: paper scale."""
 
 from simvae_tf import defaults
 
