@@ -94,8 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
     # (docs/diagnostics.md); the mean is untouched. Applied to evaluation and the export.
     config.eval.calibrate_std = True
     # ... and the tails: a latent whose errors are heavier-tailed than a Gaussian (too wide at
-    # 50% and too narrow at 95% at once) gets a Student-t posterior with fitted degrees of
-    # freedom (`calibration.fit_scale_and_tail`; RLC's f0 and Q need it).
+    # 50% and too narrow at 95% at once) gets a Student-t posterior (RLC's f0 and Q need it),
+    # one whose errors are lighter-tailed (the reverse) a generalised normal (box's x and y);
+    # `calibration.fit_scale_and_tail`, `tail_shapes`.
     config.eval.posterior_tails = True
     config.eval.std_calibration_samples = 2000
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simvae_tf import data, misfit
+from simvae_tf import data, misfit, std_calibration
 from simvae_tf.posterior import Posterior
 from simvae_tf.simulators import base
 
@@ -30,13 +30,10 @@ class TrainedPair:
         # Sorted reference discrepancies of `misfit` (set by the run once known): with it,
         # posteriors carry a misspecification p-value per observation.
         self.misfit_reference = None
-        # Post-hoc calibration (`std_calibration`): the width factor's log, added to the
-        # encoder's log std, and each latent's tail shape (`tail_shapes`: Student-t degrees of
-        # freedom, np.inf none; generalised normal power, 2 none). No change until the run
-        # sets them.
-        self.log_std_offset = np.zeros(simulator.num_latents, np.float32)
-        self.posterior_dof = np.full(simulator.num_latents, np.inf)
-        self.posterior_power = np.full(simulator.num_latents, 2.0)
+        # Post-hoc calibration (`std_calibration`): log_std_offset, the width factor's log added
+        # to the encoder's log std, and each latent's tail shape, posterior_dof and
+        # posterior_power (`tail_shapes`). The raw Gaussian until the run sets them.
+        std_calibration.uncalibrated(self)
 
     @property
     def latents(self) -> tuple[base.Latent, ...]:
