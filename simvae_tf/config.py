@@ -146,6 +146,9 @@ def validate(config) -> None:
     _check(config.stage2.reconstruction_weight > 0 or config.stage2.latent_weight > 0, "stage2.reconstruction_weight",
            config.stage2.reconstruction_weight, "positive, or stage2.latent_weight positive (else stage 2 has no loss)")
     non_negative("model.stem_layers")
+    _check(isinstance(config.model.posterior_components, int) and not isinstance(config.model.posterior_components, bool)
+           and 1 <= config.model.posterior_components <= 64, "model.posterior_components",
+           config.model.posterior_components, "an integer from 1 (one Gaussian) to 64")
     _check(config.method in METHODS, "method", config.method, f"one of {', '.join(repr(m) for m in METHODS)}")
     non_negative("beta_vae.beta", float)
     _check(isinstance(config.beta_vae.latent_dim, int) and config.beta_vae.latent_dim >= 2, "beta_vae.latent_dim",

@@ -36,6 +36,10 @@ def base_config() -> ml_collections.ConfigDict:
     # XLA-compile the training steps (Keras `jit_compile`). Off by default: runs enable op
     # determinism, which XLA does not guarantee for every op.
     config.model.jit_compile = False
+    # The encoder's posterior: 1 Gaussian, or the most probable of M (`models/mixture.py`):
+    # for simulators whose equivalent answers (an invariance group) no single continuous
+    # map can pick one of (polygon's vertex orders).
+    config.model.posterior_components = 1
 
     for stage in ("stage1", "stage2"):
         config[stage] = ml_collections.ConfigDict()

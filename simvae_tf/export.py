@@ -130,6 +130,7 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
     import tensorflow as tf
 
     from simvae_tf import losses
+    from simvae_tf.models import mixture
 
     simulator, scaler, layout = pair.simulator, pair.scaler, pair.layout
     kind, k, x_shape = pair.likelihood, simulator.num_latents, tuple(simulator.output_spec.shape)
@@ -251,6 +252,9 @@ def export_pair(pair, export_dir: str, extra_metadata: dict | None = None) -> st
         # (exports that predate a key: none).
         "posterior_dof": tail_shapes.to_json(dof, tail_shapes.GAUSSIAN_DOF),
         "posterior_power": tail_shapes.to_json(power, tail_shapes.GAUSSIAN_POWER),
+        # How many Gaussians the encoder's head holds (`models.mixture`): serve and sample
+        # describe the most probable one (1: a single Gaussian; older exports: absent).
+        "posterior_components": mixture.num_components(pair.encoder),
         # A continuous invariance's direction in normalised coordinates (null: none): the
         # posterior spreads along it (`posterior.Posterior`).
         "orbit_direction": None if pair.orbit_direction is None else pair.orbit_direction.tolist(),

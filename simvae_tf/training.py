@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from simvae_tf import losses, multiworker
+from simvae_tf.models import mixture
 from simvae_tf.errors import ConfigError, NonFiniteLossError
 
 
@@ -44,7 +45,11 @@ class InverseModel(keras.Model):
     Categorical latents (`layout`, `models.latent_layout`): the encoder also answers
     logits; the reconstruction passes a straight-through Gumbel-softmax sample through the
     frozen generator, at a temperature decaying exponentially from `temperatures[0]` to
-    `temperatures[1]` over `total_steps`; the latent term adds the class's -log p."""
+    `temperatures[1]` over `total_steps`; the latent term adds the class's -log p.
+
+    A mixture encoder (`models.mixture`): the reconstruction decodes a draw of the
+    component the encoder answers (its most probable); the latent term is the whole
+    mixture's -log q, each component scored against its own nearest equivalent target."""
 
     def __init__(self, encoder: keras.Model, generator: keras.Model, output_kind: str,
                  kl_weight: float = 0.0, seed: int = 0, latent_weight: float = 0.0, orbit_direction=None,
@@ -68,6 +73,10 @@ class InverseModel(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.latent_nll_tracker = keras.metrics.Mean(name="latent_nll")
+        # A plain function, not an attribute Keras tracks: the two-output view shares the
+        # encoder's variables, and checkpoints keep naming them through `encoder` alone.
+        view = mixture.encoder_with_components(encoder)
+        self._encode_with_components = None if view is None else (lambda x, training: view(x, training=training))
 
     def call(self, x, training=False):
         return self.encoder(x, training=training)
@@ -102,12 +111,17 @@ class InverseModel(keras.Model):
         return start * (end / start) ** progress
 
     def _posterior(self, x, training: bool):
-        """(mean, log_std of the continuous latents, logits of the categorical ones)."""
-        output = self.encoder(x, training=training)
+        """(mean, log_std of the continuous latents, logits of the categorical ones, the
+        mixture's components [B, M, 2K + 1] or None)."""
+        components = None
+        if self._encode_with_components is None:
+            output = self.encoder(x, training=training)
+        else:
+            output, components = self._encode_with_components(x, training)
         if self.layout is None:
             mean, log_std = tf.split(output, 2, axis=-1)
-            return mean, log_std, []
-        return self.layout.split(output)
+            return mean, log_std, [], components
+        return (*self.layout.split(output), components)
 
     def _sample(self, mean, log_std, logits):
         """The generator's input at one posterior draw (straight-through for categories)."""
@@ -119,20 +133,29 @@ class InverseModel(keras.Model):
             self.temperature()) for j, l in enumerate(logits)]
         return self.layout.assemble(z, one_hots)
 
-    def _latent_nll(self, targets, mean, log_std, logits) -> tf.Tensor:
-        """-log q(target | x) of the most likely equivalent target, [B]."""
+    def _latent_nll(self, targets, mean, log_std, logits, components=None) -> tf.Tensor:
+        """-log q(target | x) of the most likely equivalent target, [B]; of a mixture, each
+        component takes its own most likely target."""
+        if components is None:
+            return tf.reduce_min(self._nll_per_target(targets, mean, log_std, logits), axis=1)
+        means, log_stds, log_weights = mixture.split_components(components)
+        per_component = tf.stack([tf.reduce_min(self._nll_per_target(targets, means[:, m], log_stds[:, m], logits), axis=1)
+                                  for m in range(components.shape[1])], axis=1)
+        return mixture.mixture_nll(per_component, log_weights)
+
+    def _nll_per_target(self, targets, mean, log_std, logits) -> tf.Tensor:
+        """-log q(target | x) of each equivalent target, [B, G]."""
         if self.layout is None:
             if self.orbit_direction is not None:
-                return tf.reduce_min(losses.orbit_line_gaussian_nll_per_target(
-                    targets, mean, log_std, self.orbit_direction), axis=1)
-            return losses.nearest_target_gaussian_nll(targets, mean, log_std)
+                return losses.orbit_line_gaussian_nll_per_target(targets, mean, log_std, self.orbit_direction)
+            return losses.gaussian_nll_per_target(targets, mean, log_std)
         targets = tf.cast(targets, mean.dtype)
         nll = losses.gaussian_nll_per_target(tf.gather(targets, self.layout.continuous, axis=2), mean, log_std)
         for j, k in enumerate(self.layout.categorical):
             values = tf.constant(self.layout.values_u[k], mean.dtype)
             index = tf.argmin(tf.abs(targets[:, :, k:k + 1] - values), axis=-1)
             nll += losses.categorical_nll_per_target(index, logits[j])
-        return tf.reduce_min(nll, axis=1)
+        return nll
 
     def _unpack(self, batch):
         """(x, targets or None, per-example weights of the latent term or None)."""
@@ -142,7 +165,7 @@ class InverseModel(keras.Model):
 
     def per_example_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
         x, targets, target_weights = self._unpack(batch)
-        mean, log_std, logits = self._posterior(x, training)
+        mean, log_std, logits, components = self._posterior(x, training)
         prediction = self.generator(self._sample(mean, log_std, logits), training=False)
         kl = 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(2.0 * log_std) - 1.0 - 2.0 * log_std, axis=-1)
         for l in logits:  # KL(q || uniform) of each category
@@ -151,7 +174,7 @@ class InverseModel(keras.Model):
         terms = {"reconstruction": losses.per_example_discrepancy(self.output_kind, x, prediction), "kl": kl}
         terms["loss"] = self.reconstruction_weight * terms["reconstruction"] + self.kl_weight * terms["kl"]
         if targets is not None:
-            terms["latent_nll"] = self._latent_nll(targets, mean, log_std, logits)
+            terms["latent_nll"] = self._latent_nll(targets, mean, log_std, logits, components)
             weights = 1.0 if target_weights is None else tf.cast(target_weights, mean.dtype)
             terms["loss"] += self.latent_weight * weights * terms["latent_nll"]
             if target_weights is not None:

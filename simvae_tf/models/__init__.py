@@ -1,6 +1,8 @@
 """The networks: a generator G (the latents' network coding -> the generator's raw
 prediction) and an encoder E (x -> [mean | log_std | logits]: a diagonal Gaussian over the
-normalised continuous latents, class logits of the categorical ones), DCGAN for 64x64
+normalised continuous latents, class logits of the categorical ones; with
+model.posterior_components > 1 the Gaussian is the most probable of a mixture's, see
+`mixture`), DCGAN for 64x64
 images, MLP for signals; `build_models` picks the family, `latent_layout` knows the
 layouts."""
 
@@ -69,12 +71,14 @@ def _build_models(config, simulator):
         channels = spec.shape[-1]
         return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv,
                                       config.model.stem_layers),
-                dcgan.build_encoder(channels, num_gaussian, config.model.width, config.model.coord_conv, num_logits))
+                dcgan.build_encoder(channels, num_gaussian, config.model.width, config.model.coord_conv, num_logits,
+                                    config.model.posterior_components))
     from simvae_tf import losses
     from simvae_tf.models import mlp
 
     likelihood = losses.likelihood_of(spec.kind, simulator.stochastic)
     return (mlp.build_generator(k, spec.shape, config.model.width, config.model.depth,
                                 heteroscedastic=likelihood == losses.HETEROSCEDASTIC_SIGNAL),
-            mlp.build_encoder(spec.shape, num_gaussian, config.model.width, config.model.depth, num_logits))
+            mlp.build_encoder(spec.shape, num_gaussian, config.model.width, config.model.depth, num_logits,
+                              config.model.posterior_components))
 

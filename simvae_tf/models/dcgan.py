@@ -80,14 +80,21 @@ def build_generator(num_latents: int, channels: int, width: int = 32, coord_conv
     return keras.Model(latents, logits, name="generator")
 
 
-def posterior_heads(h, num_latents: int, num_logits: int = 0, raw_names: tuple = (None, None)):
+def posterior_heads(h, num_latents: int, num_logits: int = 0, raw_names: tuple = (None, None),
+                    num_components: int = 1):
     """concat(mean [K], log_std [K], logits [num_logits]) from the last hidden layer: the
     layout `models.latent_layout` reads. mean is soft-clipped to [-MEAN_BOUND, MEAN_BOUND]
     (the generator only knows [-1, 1]) and log_std to LOG_STD_RANGE (finite KL terms, no
     dead gradients); with num_logits 0 the layers are those of runs before categorical
-    latents."""
+    latents. With num_components M > 1 (mean | log_std) is the most probable of M
+    Gaussians (`models.mixture`)."""
     heads = []
-    if num_latents:
+    if num_latents and num_components > 1:
+        from simvae_tf.models import mixture
+
+        components = mixture.components_head(h, num_latents, num_components, SoftClip, MEAN_BOUND, LOG_STD_RANGE)
+        heads.append(mixture.SelectComponent(name="most_probable_component")(components))
+    elif num_latents:
         heads.append(SoftClip(-MEAN_BOUND, MEAN_BOUND, name="mean")(layers.Dense(num_latents, name=raw_names[0])(h)))
         heads.append(SoftClip(*LOG_STD_RANGE, name="log_std")(layers.Dense(num_latents, name=raw_names[1])(h)))
     if num_logits:
@@ -96,7 +103,7 @@ def posterior_heads(h, num_latents: int, num_logits: int = 0, raw_names: tuple =
 
 
 def build_encoder(channels: int, num_latents: int, width: int = 32, coord_conv: bool = True,
-                  num_logits: int = 0) -> keras.Model:
+                  num_logits: int = 0, num_components: int = 1) -> keras.Model:
     """Images [B, 64, 64, channels] in [0, 1] -> concat(mean, log_std, logits) [B, 2K + num_logits]."""
     images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, channels), name="x")
     h = layers.Rescaling(2.0, offset=-1.0)(images)
@@ -110,4 +117,5 @@ def build_encoder(channels: int, num_latents: int, width: int = 32, coord_conv: 
     h = layers.LeakyReLU(0.2)(h)
     # Latents live in [-1, 1] (normalised sampling ranges); a bounded mean keeps the frozen
     # generator inside the region it was trained on.
-    return keras.Model(images, posterior_heads(h, num_latents, num_logits), name="encoder")
+    return keras.Model(images, posterior_heads(h, num_latents, num_logits, num_components=num_components),
+                       name="encoder")

@@ -48,7 +48,7 @@ def build_generator(num_latents: int, output_shape: Sequence[int], width: int = 
 
 
 def build_encoder(output_shape: Sequence[int], num_latents: int, width: int = 128, depth: int = 3,
-                  num_logits: int = 0) -> keras.Model:
+                  num_logits: int = 0, num_components: int = 1) -> keras.Model:
     """Standardised signals [B, *output_shape] -> concat(mean, log_std, logits)
     [B, 2K + num_logits] (`dcgan.posterior_heads`)."""
     # Without Gaussian latents there must be class logits (all latents categorical).
@@ -57,7 +57,8 @@ def build_encoder(output_shape: Sequence[int], num_latents: int, width: int = 12
     h = layers.Flatten()(signals)
     for i in range(depth):
         h = layers.Dense(width, activation=ACTIVATION, name=f"hidden_{i}")(h)
-    return keras.Model(signals, posterior_heads(h, num_latents, num_logits, ("mean_raw", "log_std_raw")),
+    return keras.Model(signals, posterior_heads(h, num_latents, num_logits, ("mean_raw", "log_std_raw"),
+                                                       num_components),
                        name="encoder")
 
 
