@@ -146,6 +146,7 @@ def validate(config) -> None:
     _check(config.stage2.reconstruction_weight > 0 or config.stage2.latent_weight > 0, "stage2.reconstruction_weight",
            config.stage2.reconstruction_weight, "positive, or stage2.latent_weight positive (else stage 2 has no loss)")
     non_negative("model.stem_layers")
+    _check(isinstance(config.model.ink_profiles, bool), "model.ink_profiles", config.model.ink_profiles, "True or False")
     _check(isinstance(config.model.posterior_components, int) and not isinstance(config.model.posterior_components, bool)
            and 1 <= config.model.posterior_components <= 64, "model.posterior_components",
            config.model.posterior_components, "an integer from 1 (one Gaussian) to 64")

@@ -40,6 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
     # for simulators whose equivalent answers (an invariance group) no single continuous
     # map can pick one of (polygon's vertex orders).
     config.model.posterior_components = 1
+    # dcgan: hand the encoder each column's and row's ink and ink-weighted mean position
+    # (`models.dcgan.InkProfiles`): sub-pixel positions that strided convolutions blur.
+    config.model.ink_profiles = False
 
     for stage in ("stage1", "stage2"):
         config[stage] = ml_collections.ConfigDict()

@@ -72,7 +72,7 @@ def _build_models(config, simulator):
         return (dcgan.build_generator(k, channels, config.model.width, config.model.coord_conv,
                                       config.model.stem_layers),
                 dcgan.build_encoder(channels, num_gaussian, config.model.width, config.model.coord_conv, num_logits,
-                                    config.model.posterior_components))
+                                    config.model.posterior_components, config.model.ink_profiles))
     from simvae_tf import losses
     from simvae_tf.models import mlp
 

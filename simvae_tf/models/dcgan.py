@@ -52,6 +52,33 @@ class SoftClip(layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high}
 
 
+@keras.saving.register_keras_serializable(package="simvae_tf")
+class InkProfiles(layers.Layer):
+    """Sub-pixel position features of images in [0, 1]: per column, its ink (the sum of its
+    pixels) and the ink-weighted mean row; per row, the same across columns; rows and columns
+    in [-1, 1]. [B, H, W, C] -> [B, 2 * (H + W) * C].
+
+    Why: strided convolutions and a dense layer lose where within a pixel an edge sits, which
+    is where the fine latents live (Fourier's 5th harmonics move the curve by ~2 px). A
+    least-squares fit of the per-column ink centroids alone beat the encoder there (MIG 0.855
+    against 0.841, benchmarks/RESULTS.md); these profiles hand it the same numbers."""
+
+    def call(self, images):
+        shape = keras.ops.shape(images)
+        height, width = shape[1], shape[2]
+        rows = keras.ops.reshape(keras.ops.linspace(-1.0, 1.0, height), (1, -1, 1, 1))
+        cols = keras.ops.reshape(keras.ops.linspace(-1.0, 1.0, width), (1, 1, -1, 1))
+        column_ink, row_ink = keras.ops.sum(images, axis=1), keras.ops.sum(images, axis=2)  # [B, W, C], [B, H, C]
+        column_centroid = keras.ops.sum(images * keras.ops.cast(rows, images.dtype), axis=1) / (column_ink + 1e-3)
+        row_centroid = keras.ops.sum(images * keras.ops.cast(cols, images.dtype), axis=2) / (row_ink + 1e-3)
+        features = [column_ink / keras.ops.cast(height, images.dtype), column_centroid,
+                    row_ink / keras.ops.cast(width, images.dtype), row_centroid]
+        return keras.ops.concatenate([keras.ops.reshape(f, (shape[0], -1)) for f in features], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * (input_shape[1] + input_shape[2]) * input_shape[3])
+
+
 def build_generator(num_latents: int, channels: int, width: int = 32, coord_conv: bool = True,
                     stem_layers: int = 0) -> keras.Model:
     """Normalised latents [B, K] -> logits [B, 64, 64, channels].
@@ -103,8 +130,9 @@ def posterior_heads(h, num_latents: int, num_logits: int = 0, raw_names: tuple =
 
 
 def build_encoder(channels: int, num_latents: int, width: int = 32, coord_conv: bool = True,
-                  num_logits: int = 0, num_components: int = 1) -> keras.Model:
-    """Images [B, 64, 64, channels] in [0, 1] -> concat(mean, log_std, logits) [B, 2K + num_logits]."""
+                  num_logits: int = 0, num_components: int = 1, ink_profiles: bool = False) -> keras.Model:
+    """Images [B, 64, 64, channels] in [0, 1] -> concat(mean, log_std, logits) [B, 2K + num_logits].
+    `ink_profiles` adds `InkProfiles` of the image beside the convolutional features."""
     images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, channels), name="x")
     h = layers.Rescaling(2.0, offset=-1.0)(images)
     if coord_conv:
@@ -113,6 +141,8 @@ def build_encoder(channels: int, num_latents: int, width: int = 32, coord_conv: 
         h = layers.Conv2D(multiplier * width, 4, strides=2, padding="same")(h)
         h = layers.LeakyReLU(0.2)(h)
     h = layers.Flatten()(h)
+    if ink_profiles:
+        h = layers.Concatenate()([h, InkProfiles()(images)])
     h = layers.Dense(16 * width)(h)
     h = layers.LeakyReLU(0.2)(h)
     # Latents live in [-1, 1] (normalised sampling ranges); a bounded mean keeps the frozen
