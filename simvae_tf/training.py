@@ -118,6 +118,7 @@ class InverseModel(keras.Model):
             output = self.encoder(x, training=training)
         else:
             output, components = self._encode_with_components(x, training)
+            components = tf.cast(components, output.dtype)  # float32 under mixed precision too
         if self.layout is None:
             mean, log_std = tf.split(output, 2, axis=-1)
             return mean, log_std, [], components
