@@ -96,13 +96,6 @@ def gaussian_nll_per_target(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Ten
     return tf.reduce_sum(0.5 * tf.square(standardised) + log_std[:, None, :] + 0.5 * math.log(2.0 * math.pi), axis=-1)
 
 
-def nearest_target_gaussian_nll(targets: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
-    """The Gaussian NLL of the most likely of each example's G equivalent targets:
-    targets [B, G, K] -> [B]. The minimum lets the encoder settle on any one of equivalent
-    answers instead of their average."""
-    return tf.reduce_min(gaussian_nll_per_target(targets, mean, log_std), axis=1)
-
-
 def categorical_nll_per_target(target_indices: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """-log p(class) of each of G target classes: target_indices [B, G] (int), logits
     [B, V] -> [B, G]."""
